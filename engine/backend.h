@@ -1,0 +1,105 @@
+// mmboost engine: the backend interface every device implements.
+//
+// An op front-end (engine/ops/<op>.cpp) checks its inputs, allocates outputs, and calls
+// MM_DISPATCH(device, fn, args...), which lands in cpu::fn (engine/cpu/<op>.cpp) or cuda::fn
+// (engine/cuda/<op>.cu). The list is declared once, by macro, for both namespaces so the two
+// backends cannot drift apart. A CPU-only build links engine/cuda/no_cuda.cpp, whose cuda::
+// functions throw "built without CUDA".
+//
+// Conventions: tensors passed in are on the backend's device; inputs are contiguous unless the
+// comment says "any strides"; outputs are preallocated, contiguous, and fully overwritten.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace mm {
+
+enum class UnaryOp { Neg, Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Abs, AddScalar, MulScalar, PowScalar };
+enum class BinaryOp { Add, Sub, Mul, Div };
+enum class ReduceOp { Sum, Max };
+enum class RandomDist { Uniform, Normal, Bernoulli };
+
+#define MM_BACKEND_DECLS                                                                        \
+  /* t = value */                                                                               \
+  void fill(Tensor& t, float value);                                                            \
+  /* dst = src; same shape, any strides on both, same device */                                 \
+  void copy_strided(const Tensor& src, Tensor& dst);                                            \
+  /* y = op(x[, alpha]) */                                                                      \
+  void unary(UnaryOp op, const Tensor& x, Tensor& y, float alpha);                              \
+  /* gx = gy * op'(x) (y = op(x) given for ops whose derivative is cheaper from y) */           \
+  void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,          \
+                      Tensor& gx, float alpha);                                                 \
+  /* out = a op b; a, b are views expanded to out's shape (any strides, stride 0 allowed) */    \
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);                      \
+  /* y += alpha * x (same numel) */                                                             \
+  void axpy(float alpha, const Tensor& x, Tensor& y);                                           \
+  /* x viewed as (outer, n, inner) -> out (outer, inner); argmax (I64) for Max, may be null */  \
+  void reduce_dim(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,       \
+                  Tensor& out, Tensor* argmax);                                                 \
+  /* gx (outer, n, inner) = 0 except gx[o, argmax[o,i], i] = g[o,i] */                           \
+  void reduce_max_backward(const Tensor& g, const Tensor& argmax, int64_t outer, int64_t n,    \
+                           int64_t inner, Tensor& gx);                                          \
+  /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major, batch strides in elements */         \
+  void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,          \
+            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,    \
+            int64_t ldc, int64_t batch, int64_t stride_a, int64_t stride_b, int64_t stride_c); \
+  /* rows of x (R,K) -> softmax or log-softmax rows */                                          \
+  void softmax_forward(const Tensor& x, Tensor& y, bool log);                                   \
+  void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log);              \
+  /* logits, targets (B,K) -> loss_rows (B) = -sum t log softmax(z); probs (B,K) = softmax */   \
+  void cross_entropy_soft_forward(const Tensor& logits, const Tensor& targets,                 \
+                                  Tensor& loss_rows, Tensor& probs);                            \
+  /* grad (B,K) = (probs * rowsum(t) - t) * scale */                                            \
+  void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, float scale,    \
+                                   Tensor& grad);                                               \
+  /* out (B) = x[i, labels[i]];  gx (B,K) = 0 except gx[i, labels[i]] = g[i] */                 \
+  void gather_rows(const Tensor& x, const Tensor& labels, Tensor& out);                        \
+  void gather_rows_backward(const Tensor& g, const Tensor& labels, Tensor& gx);                \
+  void one_hot(const Tensor& labels, Tensor& out);                                              \
+  /* x (B,C,H,W), w (O,C,kh,kw), bias (O) or undefined -> y (B,O,Ho,Wo) */                      \
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride,        \
+                      int padding, Tensor& y);                                                  \
+  /* any of gx, gw, gb may be null (not needed) */                                              \
+  void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, int stride,         \
+                       int padding, Tensor* gx, Tensor* gw, Tensor* gb);                        \
+  /* save_mean, save_invstd (C): the statistics used, for the backward */                      \
+  void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,          \
+                            Tensor& running_mean, Tensor& running_var, bool training,          \
+                            float momentum, float eps, Tensor& y, Tensor& save_mean,           \
+                            Tensor& save_invstd);                                               \
+  void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,    \
+                             const Tensor& save_invstd, const Tensor& gy, bool training,       \
+                             Tensor* gx, Tensor* ggamma, Tensor* gbeta);                        \
+  /* indices (I64, y's shape): flat index h*W+w of the max inside its (b,c) plane */           \
+  void max_pool2d_forward(const Tensor& x, int kernel, int stride, int padding, Tensor& y,     \
+                          Tensor& indices);                                                     \
+  void max_pool2d_backward(const Tensor& gy, const Tensor& indices, Tensor& gx);               \
+  void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y);                                 \
+  void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx);                              \
+  /* element i of t from Generator::bits(seed, counter + i) */                                  \
+  void random_fill(Tensor& t, RandomDist dist, float a, float b, uint64_t seed,                \
+                   uint64_t counter);
+
+namespace cpu {
+MM_BACKEND_DECLS
+}  // namespace cpu
+
+namespace cuda {
+MM_BACKEND_DECLS
+// Device memory and runtime; see engine/cuda/runtime.cu.
+bool available();  // built with CUDA and a device is present
+int device_count();
+void* device_alloc(size_t nbytes);  // from the caching allocator
+void device_free(void* ptr);        // back to the caching allocator
+void memcpy_h2d(void* dst, const void* src, size_t nbytes);
+void memcpy_d2h(void* dst, const void* src, size_t nbytes);
+void memcpy_d2d(void* dst, const void* src, size_t nbytes);
+void synchronize();
+}  // namespace cuda
+
+#define MM_DISPATCH(device, fn, ...) \
+  ((device) == ::mm::Device::CPU ? ::mm::cpu::fn(__VA_ARGS__) : ::mm::cuda::fn(__VA_ARGS__))
+
+}  // namespace mm
