@@ -78,6 +78,31 @@ enum class RandomDist { Uniform, Normal, Bernoulli };
   void max_pool2d_backward(const Tensor& gy, const Tensor& indices, Tensor& gx);               \
   void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y);                                 \
   void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx);                              \
+  /* ---- the method's fused hot spots (CPU twins in engine/cpu, CUDA kernels in kernels/) ---- */ \
+  /* Configurable classifiers' first layers as one GEMM. x (B,D); w1 (N*H,D): the N          */ \
+  /* classifiers' Linear(D->H) weights stacked; b1 (N*H); coef (N): weight of classifier j in  */ \
+  /* the running sum of the first N-1 (coef[N-1] unused) ->                                    */ \
+  /* hsum (B,H) = sum_{j<N-1} coef_j relu(x w1_j^T + b1_j)  (zeros when N == 1),              */ \
+  /* hnew (B,H) = relu(x w1_{N-1}^T + b1_{N-1}), act (B,N*H) the ReLU outputs for backward.   */ \
+  void fused_hidden_forward(const Tensor& x, const Tensor& w1, const Tensor& b1,               \
+                            const Tensor& coef, Tensor& hsum, Tensor& hnew, Tensor& act);       \
+  /* From g_hsum, g_hnew (B,H): gx (B,D), gw1 (N*H,D), gb1 (N*H); each may be null. */          \
+  void fused_hidden_backward(const Tensor& x, const Tensor& w1, const Tensor& coef,            \
+                             const Tensor& act, const Tensor& g_hsum, const Tensor& g_hnew,    \
+                             Tensor* gx, Tensor* gw1, Tensor* gb1);                             \
+  /* Sustained-boosting loss terms of one modality, paper eqs (2)-(5), per row.                */ \
+  /* s_prev (B,K) = S_{n-1} (sum of the first n-1 classifiers' logits), z_new (B,K) = newest,  */ \
+  /* S_n = s_prev + z_new, labels (B) I64 ->                                                   */ \
+  /* terms (B,3) = [eps (2): CE(z_new, y_hat), y_hat = y - lambda y*softmax(S_{n-1}) detached, */ \
+  /*               eps_o (3): CE(S_n, y), eps_p (4): CE(S_{n-1}, y)];                          */ \
+  /* g_prev, g_new (B,K): gradients of scale * sum_i (w_eps eps + w_o eps_o + w_p eps_p)      */ \
+  /* w.r.t. s_prev and z_new; p_true (B) = softmax(S_n)[y] (the OGM score's summand).          */ \
+  void boost_loss_forward_backward(const Tensor& s_prev, const Tensor& z_new,                  \
+                                   const Tensor& labels, float lambda, float w_eps, float w_o, \
+                                   float w_p, float scale, Tensor& terms, Tensor& g_prev,      \
+                                   Tensor& g_new, Tensor& p_true);                              \
+  /* out (1) = sum of v (R) in a fixed order (deterministic, no float atomics) */             \
+  void ogm_score_sum(const Tensor& v, Tensor& out);                                             \
   /* element i of t from Generator::bits(seed, counter + i) */                                  \
   void random_fill(Tensor& t, RandomDist dist, float a, float b, uint64_t seed,                \
                    uint64_t counter);

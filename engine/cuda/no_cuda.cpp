@@ -75,5 +75,18 @@ void adaptive_avg_pool2d_backward(const Tensor&, Tensor&) {
   no_cuda("adaptive_avg_pool2d_backward");
 }
 void random_fill(Tensor&, RandomDist, float, float, uint64_t, uint64_t) { no_cuda("random_fill"); }
+void fused_hidden_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&,
+                          Tensor&, Tensor&) {
+  no_cuda("fused_hidden_forward");
+}
+void fused_hidden_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                           const Tensor&, const Tensor&, Tensor*, Tensor*, Tensor*) {
+  no_cuda("fused_hidden_backward");
+}
+void boost_loss_forward_backward(const Tensor&, const Tensor&, const Tensor&, float, float, float,
+                                 float, float, Tensor&, Tensor&, Tensor&, Tensor&) {
+  no_cuda("boost_loss_forward_backward");
+}
+void ogm_score_sum(const Tensor&, Tensor&) { no_cuda("ogm_score_sum"); }
 
 }  // namespace mm::cuda

@@ -1,0 +1,34 @@
+// mmboost engine: checkpoints in the safetensors format.
+//
+// Layout: 8-byte little-endian header length N, N bytes of JSON header (tensor name ->
+// {dtype, shape, data_offsets}, plus "__metadata__": string -> string), then the raw data.
+// PyTorch users read our files with safetensors.torch.load_file. Our own metadata (an
+// arbitrary JSON document) is stored as one string under "__metadata__"."mmboost".
+// Files are written atomically: to "<path>.tmp", flushed, then renamed over <path>.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/nn/module.h"
+
+namespace mm::io {
+
+void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
+                      const nlohmann::json& metadata = nlohmann::json::object());
+
+struct SafetensorsFile {
+  std::map<std::string, Tensor> tensors;  // CPU tensors
+  nlohmann::json metadata;                // what save_safetensors was given (or {})
+};
+
+// Throws mm::Error naming the file and the problem (missing, truncated, bad header, ...).
+SafetensorsFile load_safetensors(const std::string& path);
+
+// Copies tensors[name] into each of `into` (same shapes required; names missing from the file
+// are reported together in one error unless allow_missing).
+void load_into(const SafetensorsFile& file, const nn::NamedTensors& into, const std::string& prefix = "",
+               bool allow_missing = false);
+
+}  // namespace mm::io
