@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "boosting/metrics.h"
+#include "engine/error.h"
 #include "engine/tensor.h"
 
 using namespace mm;
@@ -131,5 +132,5 @@ TEST_CASE("MetricAccumulator reads strided tensors and rejects bad labels and sh
   REQUIRE(m.acc == 1.0);  // row 0 ties -> class 0; row 1 argmax 1
   REQUIRE_THROWS_AS(acc.add(scores, Tensor::from_ints({0, 3}, {2})), mm::Error);
   REQUIRE_THROWS_AS(acc.add(Tensor::zeros({2, 4}), Tensor::from_ints({0, 1}, {2})), mm::Error);
-  REQUIRE_THROWS_AS(MetricAccumulator(0), mm::Error);
+  REQUIRE_THROWS_AS(MetricAccumulator{0}, mm::Error);
 }

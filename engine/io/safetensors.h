@@ -21,10 +21,15 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
 struct SafetensorsFile {
   std::map<std::string, Tensor> tensors;  // CPU tensors
   nlohmann::json metadata;                // what save_safetensors was given (or {})
+  std::string path;                       // where it was read from (for error messages)
 };
 
 // Throws mm::Error naming the file and the problem (missing, truncated, bad header, ...).
 SafetensorsFile load_safetensors(const std::string& path);
+
+// Only the metadata, from the header (the data is checked for size but not read): what a
+// program needs to rebuild a model's architecture before loading its tensors.
+nlohmann::json read_safetensors_metadata(const std::string& path);
 
 // Copies tensors[name] into each of `into` (same shapes required; names missing from the file
 // are reported together in one error unless allow_missing).

@@ -5,6 +5,11 @@
 // Names are dotted paths ("layer1.0.conv1.weight") as in PyTorch, so checkpoints line up.
 // Tensor handles share their impl, so the handle a module keeps as a field and the one in its
 // parameter list are the same tensor.
+//
+// Order and sharing follow PyTorch: a module lists its own parameters (buffers) first, then
+// its children's, depth first in registration order; a tensor reachable along several paths
+// (a head shared by several classifiers) is listed once, under the first name found, so an
+// optimizer never steps it twice and a checkpoint stores it once.
 #pragma once
 
 #include <memory>
@@ -46,11 +51,16 @@ class Module {
   Tensor& register_buffer(const std::string& name, Tensor t);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    check_new_name(name, m != nullptr);
     children_.emplace_back(name, m);
     return m;
   }
 
  private:
+  // Throws unless `name` is non-empty, has no '.', and is not yet used by a parameter, buffer
+  // or child of this module; `defined` is whether the thing registered exists.
+  void check_new_name(const std::string& name, bool defined) const;
+
   NamedTensors params_;
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
@@ -104,11 +114,15 @@ class Sequential : public Module {
 
 // Initialisers (in place, no autograd). fan_in/fan_out follow PyTorch for 2-D and conv weights.
 namespace init {
+// w (O,I,...) -> {fan_in, fan_out} = {I * prod(...), O * prod(...)}; needs w.dim() >= 2.
+std::pair<int64_t, int64_t> fan_in_and_fan_out(const Tensor& w);
 void xavier_uniform_(Tensor& w, float gain = 1.0f, Generator& gen = default_generator());
 void xavier_normal_(Tensor& w, float gain = 1.0f, Generator& gen = default_generator());
 // mode_fan_out selects fan_out (PyTorch's mode="fan_out"); gain sqrt(2) for ReLU.
 void kaiming_normal_(Tensor& w, bool mode_fan_out = false, Generator& gen = default_generator());
 void kaiming_uniform_(Tensor& w, float a = 0.0f, Generator& gen = default_generator());
+// Kaiming uniform with gain sqrt(2 / (1 + a^2)) over fan_in, or fan_out when mode_fan_out.
+void kaiming_uniform_(Tensor& w, float a, bool mode_fan_out, Generator& gen = default_generator());
 void zeros_(Tensor& w);
 void constant_(Tensor& w, float value);
 }  // namespace init

@@ -101,7 +101,7 @@ class LRScheduler {
 class StepLR : public LRScheduler {  // factor = gamma^(floor(epoch / step_size))
  public:
   StepLR(int step_size, float gamma) : step_size_(step_size), gamma_(gamma) {}
-  void step(int epoch, double) override;
+  void step(int epoch, double metric = 0.0) override;
   float factor() const override { return factor_; }
   nlohmann::json state_json() const override { return {{"factor", factor_}}; }
   void load_state(const nlohmann::json& j) override { factor_ = j.at("factor"); }
@@ -114,7 +114,7 @@ class StepLR : public LRScheduler {  // factor = gamma^(floor(epoch / step_size)
 class MultiStepLR : public LRScheduler {  // factor = gamma^(number of milestones <= epoch)
  public:
   MultiStepLR(std::vector<int> milestones, float gamma) : milestones_(std::move(milestones)), gamma_(gamma) {}
-  void step(int epoch, double) override;
+  void step(int epoch, double metric = 0.0) override;
   float factor() const override { return factor_; }
   nlohmann::json state_json() const override { return {{"factor", factor_}}; }
   void load_state(const nlohmann::json& j) override { factor_ = j.at("factor"); }
@@ -127,7 +127,7 @@ class MultiStepLR : public LRScheduler {  // factor = gamma^(number of milestone
 class CosineLR : public LRScheduler {  // factor = min + (1-min)(1+cos(pi*epoch/T_max))/2
  public:
   CosineLR(int t_max, float min_factor = 0.0f) : t_max_(t_max), min_factor_(min_factor) {}
-  void step(int epoch, double) override;
+  void step(int epoch, double metric = 0.0) override;
   float factor() const override { return factor_; }
   nlohmann::json state_json() const override { return {{"factor", factor_}}; }
   void load_state(const nlohmann::json& j) override { factor_ = j.at("factor"); }

@@ -1,0 +1,128 @@
+// Benchmark: the sustained-boosting loss, eqs (2)-(5), forward and backward
+// (kernels/boost_loss.cu).
+//
+// s_prev, z_new (B,K), labels (B) -> terms (B,3), g_prev, g_new (B,K), p_true (B). Versions:
+//   fused        one kernel: a warp (or block) per row, online softmaxes, both gradients
+//   unfused_ops  the engine's ordinary ops: softmax (detached), one-hot residual labels, three
+//                cross-entropies, autograd backward, and a gather for p_true
+// Sizes: B in {64, 256, 1024, 4096}, K in {6, 31, 309}.
+// Validation: against the CPU twin (engine/cpu/boost_loss.cpp) for every size.
+// Output: one JSON line per (version, B, K) with ms and the effective GB/s (bytes of the fused
+// kernel's inputs and outputs, for both versions).
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "benchmarks/cuda/common.cuh"
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/boost_loss.cuh"
+
+using namespace mm;
+
+namespace {
+
+void emit(const char* version, int64_t B, int64_t K, double ms, double bytes,
+          const mmbench::Check& check, const std::string& error = "") {
+  mmbench::JsonLine j("boost_loss");
+  j.add("version", version).add("pass", "forward_backward").add("B", B).add("K", K);
+  if (error.empty()) {
+    j.add("ms", ms).add("gbps", bytes / (ms * 1e-3) / 1e9).add("valid", check.ok);
+    j.add("max_err_ratio", check.worst);
+  } else {
+    j.add("error", error);
+  }
+  j.add("device", mmbench::device_name()).print();
+}
+
+}  // namespace
+
+int main() {
+  if (!cuda::available()) {
+    std::fprintf(stderr, "bench_boost_loss: no CUDA device, nothing to run\n");
+    return 0;
+  }
+  const int reps = mmbench::reps_from_env();
+  const float lambda = 0.5f;
+  for (int64_t B : {64, 256, 1024, 4096}) {
+    for (int64_t K : {6, 31, 309}) {
+      Generator g(B * 1000 + K);
+      Tensor sp_h = Tensor::empty({B, K}), zn_h = Tensor::empty({B, K});
+      normal_(sp_h, 0.0f, 3.0f, g);
+      normal_(zn_h, 0.0f, 3.0f, g);
+      std::vector<int64_t> yv(B);
+      for (auto& y : yv) y = g.randint(K);
+      Tensor y_h = Tensor::from_ints(yv, {B});
+      Tensor sp = sp_h.to(Device::CUDA), zn = zn_h.to(Device::CUDA), y = y_h.to(Device::CUDA);
+      const float scale = 1.0f / static_cast<float>(B);  // the mean over the batch
+      const double bytes = 4.0 * B * K * 4 + B * (8.0 + 12.0 + 4.0);
+
+      // CPU twin as the reference.
+      Tensor t_c = Tensor::empty({B, 3}), gp_c = Tensor::empty({B, K}), gn_c = Tensor::empty({B, K});
+      Tensor pt_c = Tensor::empty({B});
+      cpu::boost_loss_forward_backward(sp_h, zn_h, y_h, lambda, 1.0f, 1.0f, 1.0f, scale, t_c, gp_c,
+                                       gn_c, pt_c);
+      const std::vector<float> ref_gp = gp_c.to_vector(), ref_gn = gn_c.to_vector();
+      const std::vector<float> ref_pt = pt_c.to_vector();
+
+      Tensor terms = Tensor::empty({B, 3}, DType::F32, Device::CUDA);
+      Tensor gp = Tensor::empty({B, K}, DType::F32, Device::CUDA);
+      Tensor gn = Tensor::empty({B, K}, DType::F32, Device::CUDA);
+      Tensor pt = Tensor::empty({B}, DType::F32, Device::CUDA);
+      auto run_fused = [&] {
+        kernels::boost_loss_forward_backward(sp.data_f32(), zn.data_f32(), y.data_i64(), lambda,
+                                             1.0f, 1.0f, 1.0f, scale, terms.data_f32(),
+                                             gp.data_f32(), gn.data_f32(), pt.data_f32(), B, K,
+                                             cuda::stream());
+      };
+      auto check = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
+        mmbench::Check r1 = mmbench::validate_result(a.to_vector(), ref_gp, 1e-3, 1e-6);
+        mmbench::Check r2 = mmbench::validate_result(b.to_vector(), ref_gn, 1e-3, 1e-6);
+        mmbench::Check r3 = mmbench::validate_result(c.to_vector(), ref_pt, 1e-3, 1e-6);
+        return mmbench::Check{r1.ok && r2.ok && r3.ok, std::max({r1.worst, r2.worst, r3.worst})};
+      };
+      try {
+        run_fused();
+        mmbench::Check c = check(gp, gn, pt);
+        emit("fused", B, K, mmbench::time_ms(run_fused, reps), bytes, c);
+      } catch (const std::exception& e) {
+        emit("fused", B, K, 0.0, bytes, {}, e.what());
+      }
+
+      // The same terms from ordinary ops; the backward through autograd.
+      Tensor psp, pzn, u_pt;
+      auto run_unfused = [&] {
+        psp.zero_grad();
+        pzn.zero_grad();
+        Tensor q, oh;
+        {
+          NoGradGuard ng;
+          q = softmax(psp.detach(), -1);
+          oh = one_hot(y, K);
+        }
+        Tensor yhat = sub(oh, mul_scalar(mul(oh, q), lambda));  // residual labels, eq (2)
+        Tensor sn = add(psp, pzn);
+        Tensor loss = add(add(cross_entropy_soft(pzn, yhat), cross_entropy(sn, y)),
+                          cross_entropy(psp, y));
+        loss.backward();
+        NoGradGuard ng;
+        u_pt = gather_rows(softmax(sn.detach(), -1), y);
+      };
+      try {
+        psp = sp.detach().clone();
+        psp.set_requires_grad(true);
+        pzn = zn.detach().clone();
+        pzn.set_requires_grad(true);
+        run_unfused();
+        mmbench::Check c = check(psp.grad(), pzn.grad(), u_pt);
+        emit("unfused_ops", B, K, mmbench::time_ms(run_unfused, reps), bytes, c);
+      } catch (const std::exception& e) {
+        emit("unfused_ops", B, K, 0.0, bytes, {}, e.what());
+      }
+    }
+  }
+  return 0;
+}

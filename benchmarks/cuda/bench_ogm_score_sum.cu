@@ -1,0 +1,76 @@
+// Benchmark: the OGM score's deterministic sum (kernels/ogm_score_sum.cu).
+//
+// v (R) -> out (1). Versions:
+//   fused_two_pass  block partials in double, then one block adds them in a fixed order
+//   unfused_ops     the engine's sum() op (reduce_dim on CUDA, also deterministic)
+// Sizes: R in {64, 256, 1024, 4096} (one batch), 6698 (CREMA-D's training set), 2^20.
+// Validation: against a double-precision sum on the host.
+// Output: one JSON line per (version, R) with ms and GB/s.
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "benchmarks/cuda/common.cuh"
+#include "engine/ops.h"
+#include "kernels/ogm_score_sum.cuh"
+
+using namespace mm;
+
+namespace {
+
+void emit(const char* version, int64_t R, double ms, const mmbench::Check& check,
+          const std::string& error = "") {
+  mmbench::JsonLine j("ogm_score_sum");
+  j.add("version", version).add("R", R);
+  if (error.empty()) {
+    j.add("ms", ms).add("gbps", 4.0 * R / (ms * 1e-3) / 1e9).add("valid", check.ok);
+    j.add("max_err_ratio", check.worst);
+  } else {
+    j.add("error", error);
+  }
+  j.add("device", mmbench::device_name()).print();
+}
+
+}  // namespace
+
+int main() {
+  if (!cuda::available()) {
+    std::fprintf(stderr, "bench_ogm_score_sum: no CUDA device, nothing to run\n");
+    return 0;
+  }
+  const int reps = mmbench::reps_from_env();
+  for (int64_t R : {int64_t(64), int64_t(256), int64_t(1024), int64_t(4096), int64_t(6698),
+                    int64_t(1) << 20}) {
+    Generator g(R);
+    Tensor v_h = Tensor::empty({R});
+    uniform_(v_h, 0.0f, 1.0f, g);
+    double want = 0.0;
+    for (float e : v_h.to_vector()) want += e;
+    const std::vector<float> ref = {static_cast<float>(want)};
+    Tensor v = v_h.to(Device::CUDA);
+    Tensor out = Tensor::empty({1}, DType::F32, Device::CUDA);
+    cuda::Scratch partial(sizeof(double) * kernels::ogm_score_partials(R));
+    auto run_fused = [&] {
+      kernels::ogm_score_sum(v.data_f32(), R, partial.as<double>(), out.data_f32(),
+                             cuda::stream());
+    };
+    try {
+      run_fused();
+      emit("fused_two_pass", R, mmbench::time_ms(run_fused, reps),
+           mmbench::validate_result(out.to_vector(), ref, 1e-6, 1e-6));
+    } catch (const std::exception& e) {
+      emit("fused_two_pass", R, 0.0, {}, e.what());
+    }
+    Tensor s;
+    auto run_unfused = [&] { s = sum(v); };
+    try {
+      run_unfused();
+      emit("unfused_ops", R, mmbench::time_ms(run_unfused, reps),
+           mmbench::validate_result(s.to_vector(), ref, 1e-6, 1e-6));
+    } catch (const std::exception& e) {
+      emit("unfused_ops", R, 0.0, {}, e.what());
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,140 @@
+// mmboost CUDA benchmarks: timing, L2 flush, validation and JSON output shared by the
+// standalone benchmark files of this folder (one file per kernel, llm.c style).
+//
+// Timing: each repetition first overwrites a buffer twice the size of the L2 cache (so that
+// no input is served from L2 left warm by the previous repetition), then times one call with
+// CUDA events on the engine's stream. Reported: the mean over repetitions after warm-up.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cuda/runtime.h"
+
+namespace mmbench {
+
+struct L2Flusher {
+  void* buf = nullptr;
+  size_t bytes = 0;
+  L2Flusher() {
+    int l2 = 0;
+    MM_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, mm::cuda::current_device()));
+    bytes = static_cast<size_t>(l2) * 2;
+    if (bytes == 0) bytes = size_t(64) << 20;
+    MM_CUDA_CHECK(cudaMalloc(&buf, bytes));
+  }
+  ~L2Flusher() { cudaFree(buf); }
+  void flush() { MM_CUDA_CHECK(cudaMemsetAsync(buf, 0, bytes, mm::cuda::stream())); }
+};
+
+inline L2Flusher& l2_flusher() {
+  static L2Flusher f;
+  return f;
+}
+
+// Mean milliseconds of f() over `reps` timed calls after `warmup` untimed ones.
+template <class F>
+double time_ms(F&& f, int reps = 20, int warmup = 3) {
+  L2Flusher& flusher = l2_flusher();
+  cudaStream_t s = mm::cuda::stream();
+  for (int i = 0; i < warmup; ++i) f();
+  MM_CUDA_CHECK(cudaStreamSynchronize(s));
+  cudaEvent_t start, stop;
+  MM_CUDA_CHECK(cudaEventCreate(&start));
+  MM_CUDA_CHECK(cudaEventCreate(&stop));
+  double total = 0.0;
+  for (int i = 0; i < reps; ++i) {
+    flusher.flush();
+    MM_CUDA_CHECK(cudaEventRecord(start, s));
+    f();
+    MM_CUDA_CHECK(cudaEventRecord(stop, s));
+    MM_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    MM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    total += ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return total / reps;
+}
+
+inline std::string device_name() {
+  cudaDeviceProp p{};
+  MM_CUDA_CHECK(cudaGetDeviceProperties(&p, mm::cuda::current_device()));
+  return p.name;
+}
+
+// Max |got - want| / (atol + rtol |want|) over the elements; <= 1 passes.
+struct Check {
+  bool ok = true;
+  double worst = 0.0;
+};
+
+inline Check validate_result(const std::vector<float>& got, const std::vector<float>& want,
+                             double rtol, double atol) {
+  Check c;
+  if (got.size() != want.size()) return {false, INFINITY};
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - double(want[i])) / (atol + rtol * std::fabs(want[i]));
+    if (std::isnan(err)) c.worst = INFINITY;  // NaN fails the check
+    else if (err > c.worst) c.worst = err;
+  }
+  c.ok = c.worst <= 1.0;
+  return c;
+}
+
+// One JSON object per line. Fields are appended as key/value pairs.
+class JsonLine {
+ public:
+  explicit JsonLine(const char* bench) { add("bench", bench); }
+  JsonLine& add(const char* k, const std::string& v) {
+    sep();
+    s_ += "\"" + std::string(k) + "\":\"" + v + "\"";
+    return *this;
+  }
+  JsonLine& add(const char* k, const char* v) { return add(k, std::string(v)); }
+  JsonLine& add(const char* k, double v) {
+    sep();
+    char b[64];
+    if (std::isfinite(v)) std::snprintf(b, sizeof(b), "%.6g", v);
+    else std::snprintf(b, sizeof(b), "null");
+    s_ += "\"" + std::string(k) + "\":" + b;
+    return *this;
+  }
+  JsonLine& add(const char* k, int64_t v) {
+    sep();
+    s_ += "\"" + std::string(k) + "\":" + std::to_string(v);
+    return *this;
+  }
+  JsonLine& add(const char* k, int v) { return add(k, static_cast<int64_t>(v)); }
+  JsonLine& add(const char* k, bool v) {
+    sep();
+    s_ += "\"" + std::string(k) + "\":" + (v ? "true" : "false");
+    return *this;
+  }
+  void print() {
+    std::printf("{%s}\n", s_.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  void sep() {
+    if (!s_.empty()) s_ += ",";
+  }
+  std::string s_;
+};
+
+// Repetitions from MMBOOST_BENCH_REPS (default 20), so the device script can shorten runs.
+inline int reps_from_env() {
+  const char* v = std::getenv("MMBOOST_BENCH_REPS");
+  const int r = v ? std::atoi(v) : 20;
+  return r > 0 ? r : 20;
+}
+
+}  // namespace mmbench

@@ -1,0 +1,443 @@
+// The trainer: epoch loop, validation, model selection on validation, checkpoints and exact
+// resume, evaluation per modality and fused.
+#include "boosting/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "boosting/boost_method.h"
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/io/safetensors.h"
+#include "engine/parallel.h"
+
+namespace mm::boost {
+
+using nlohmann::json;
+
+namespace {
+
+class ConstantLR : public optim::LRScheduler {
+ public:
+  void step(int, double) override {}
+  float factor() const override { return 1.0f; }
+};
+
+std::unique_ptr<optim::LRScheduler> make_scheduler(const json& o, int epochs) {
+  const std::string s = o.at("scheduler").get<std::string>();
+  const float gamma = o.at("gamma").get<float>();
+  if (s == "step") {
+    const int step = o.at("step_size").get<int>();
+    MM_CHECK(step >= 1, "optim.step_size must be >= 1 epoch, got " << step);
+    return std::make_unique<optim::StepLR>(step, gamma);
+  }
+  if (s == "multistep") return std::make_unique<optim::MultiStepLR>(o.at("milestones").get<std::vector<int>>(), gamma);
+  if (s == "cosine") {
+    int t = o.at("cosine_epochs").get<int>();
+    return std::make_unique<optim::CosineLR>(t > 0 ? t : epochs, o.at("min_factor").get<float>());
+  }
+  if (s == "plateau")
+    return std::make_unique<optim::ReduceLROnPlateau>(true, gamma, o.at("patience").get<int>(), 1e-4,
+                                                      o.at("min_factor").get<float>());
+  if (s == "none") return std::make_unique<ConstantLR>();
+  MM_FAIL("optim.scheduler must be step, multistep, cosine, plateau or none, got \"" << s << "\"");
+}
+
+data::Batch to_device(const data::Batch& b, Device d) {
+  if (d == Device::CPU) return b;
+  data::Batch o;
+  for (const auto& x : b.inputs) o.inputs.push_back(x.to(d));
+  o.labels = b.labels.to(d);
+  o.ids = b.ids;
+  return o;
+}
+
+double select_value(const ClassificationMetrics& m, const std::string& key) {
+  if (key == "acc") return m.acc;
+  if (key == "macro_f1") return m.macro_f1;
+  if (key == "map") return m.map;
+  MM_FAIL("train.select_metric must be acc, macro_f1 or map, got \"" << key << "\"");
+}
+
+nn::NamedTensors strip_prefix(const std::map<std::string, Tensor>& ts, const std::string& pre) {
+  nn::NamedTensors out;
+  for (const auto& [n, t] : ts)
+    if (n.compare(0, pre.size(), pre) == 0) out.emplace_back(n.substr(pre.size()), t);
+  return out;
+}
+
+nn::NamedTensors net_state(nn::Module& net) {
+  nn::NamedTensors all = net.named_parameters();
+  for (const auto& b : net.named_buffers()) all.push_back(b);
+  return all;
+}
+
+// Mean cross-entropy of logits (R,K) row-major, in double.
+double mean_ce(const std::vector<float>& z, const std::vector<int64_t>& y, int64_t K) {
+  const int64_t R = static_cast<int64_t>(y.size());
+  if (R == 0) return 0.0;
+  double total = 0.0;
+  for (int64_t i = 0; i < R; ++i) {
+    const float* r = z.data() + i * K;
+    double mx = r[0];
+    for (int64_t k = 1; k < K; ++k) mx = std::max<double>(mx, r[k]);
+    double s = 0.0;
+    for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(r[k]) - mx);
+    total += mx + std::log(s) - r[y[i]];
+  }
+  return total / static_cast<double>(R);
+}
+
+}  // namespace
+
+json EvalResult::to_json(bool details) const {
+  json j;
+  j["fused"] = fused.to_json(details);
+  for (size_t m = 0; m < modalities.size(); ++m)
+    j[modalities[m]] = has_modality[m] ? per_modality[m].to_json(details) : json();
+  j["loss"] = loss;
+  return j;
+}
+
+// ---- construction and setup --------------------------------------------------------------------
+
+Trainer::Trainer(const json& config) : config_(resolve_config(config)) {
+  const json& t = config_.at("train");
+  set_num_threads(t.at("threads").get<int>());
+  gen_.manual_seed(t.at("seed").get<uint64_t>());
+  const std::string dev = t.at("device").get<std::string>();
+  MM_CHECK(dev == "cpu" || dev == "cuda", "train.device must be \"cpu\" or \"cuda\", got \"" << dev << "\"");
+  if (dev == "cuda") {
+    MM_CHECK(cuda::available(), "train.device = \"cuda\" but no CUDA device is available (or mmboost "
+                                "was built without CUDA); use \"cpu\"");
+    device_ = Device::CUDA;
+  }
+  MM_CHECK(t.at("epochs").get<int>() >= 0, "train.epochs must be >= 0");
+  (void)select_value(ClassificationMetrics(), t.at("select_metric").get<std::string>());
+}
+
+Trainer::~Trainer() = default;
+
+Method& Trainer::method() {
+  MM_CHECK(method_ != nullptr, "Trainer: the model is not built yet (call setup, fit or load_checkpoint)");
+  return *method_;
+}
+
+optim::Optimizer& Trainer::optimizer() {
+  MM_CHECK(optim_ != nullptr, "Trainer: the model is not built yet (call setup, fit or load_checkpoint)");
+  return *optim_;
+}
+
+void Trainer::setup(data::BatchStream& train) {
+  if (built_) return;
+  DataSpec spec;
+  spec.modalities = train.modality_names();
+  spec.num_classes = train.num_classes();
+  MM_CHECK(!spec.modalities.empty(), "the data stream reports no modalities");
+  MM_CHECK(spec.num_classes >= 2, "the data stream reports " << spec.num_classes << " classes; need >= 2");
+  train.start_epoch(0);
+  data::Batch b;
+  MM_CHECK(train.next(b), "the training stream is empty: no batch to read input shapes from");
+  MM_CHECK(b.inputs.size() == spec.modalities.size(),
+           "the stream's batch holds " << b.inputs.size() << " inputs for " << spec.modalities.size()
+                                       << " modalities");
+  for (const auto& x : b.inputs) {
+    Shape s(x.shape().begin() + 1, x.shape().end());
+    spec.input_shapes.push_back(s);
+  }
+  build(spec);
+}
+
+void Trainer::build(const DataSpec& spec) {
+  spec_ = spec;
+  method_ = make_method(config_);
+  MethodContext ctx;
+  ctx.spec = spec;
+  ctx.config = config_;
+  ctx.device = device_;
+  ctx.gen = &gen_;
+  method_->build(ctx);
+  const json& o = config_.at("optim");
+  optim_ = make_optimizer(o);
+  const float lr = o.at("lr").get<float>(), wd = o.at("weight_decay").get<float>();
+  for (auto& [name, params] : method_->param_groups()) optim_->add_param_group(name, params, lr, wd);
+  method_->attach_optimizer(optim_.get());
+  sched_ = make_scheduler(o, config_.at("train").at("epochs").get<int>());
+  sched_->apply(*optim_);
+  built_ = true;
+}
+
+void Trainer::apply_schedule() { sched_->apply(*optim_); }
+
+// ---- training -----------------------------------------------------------------------------------
+
+json Trainer::run_epoch(data::BatchStream& train, int epoch, bool& stopped) {
+  using clock = std::chrono::steady_clock;
+  method_->net().train();
+  method_->begin_epoch(epoch);
+  train.start_epoch(epoch);
+  const auto t0 = clock::now();
+  std::map<std::string, double> term_sums;
+  double loss_sum = 0.0;
+  int64_t batches = 0, samples = 0;
+  data::Batch raw;
+  while (train.next(raw)) {
+    data::Batch b = to_device(raw, device_);
+    StepOutput s = method_->train_step(b);
+    MM_CHECK(std::isfinite(s.loss), "training diverged at epoch " << epoch << ", batch " << batches
+                                                                 << ": the loss is " << s.loss
+                                                                 << "; lower optim.lr");
+    loss_sum += s.loss;
+    for (const auto& [k, v] : s.terms) term_sums[k] += v;
+    ++batches;
+    samples += b.size();
+    if (progress_) {
+      BatchProgress p;
+      p.epoch = epoch;
+      p.batch = batches;
+      p.num_batches = train.num_batches();
+      const double sec = std::chrono::duration<double>(clock::now() - t0).count();
+      p.samples_per_s = sec > 0 ? static_cast<double>(samples) / sec : 0.0;
+      p.running_loss = loss_sum / static_cast<double>(batches);
+      progress_(p);
+    }
+    if (stop_ && stop_->load()) {
+      stopped = true;
+      break;
+    }
+  }
+  const double sec = std::chrono::duration<double>(clock::now() - t0).count();
+  json loss;
+  loss["total"] = batches ? loss_sum / static_cast<double>(batches) : 0.0;
+  for (const auto& [k, v] : term_sums) loss[k] = v / static_cast<double>(batches);
+  json r;
+  r["loss"] = loss;
+  r["train_seconds"] = sec;
+  r["samples_per_s"] = sec > 0 ? static_cast<double>(samples) / sec : 0.0;
+  r["batches"] = batches;
+  return r;
+}
+
+FitResult Trainer::fit(data::BatchStream& train, data::BatchStream* val) {
+  using clock = std::chrono::steady_clock;
+  const json& t = config_.at("train");
+  if (!built_) {
+    const std::string last = last_checkpoint_path();
+    if (t.at("resume").get<bool>() && !last.empty() && std::filesystem::exists(last))
+      load_checkpoint(last, train);
+    else
+      setup(train);
+  }
+  const int epochs = t.at("epochs").get<int>();
+  const std::string metric_key = t.at("select_metric").get<std::string>();
+  const std::string dir = t.at("checkpoint_dir").get<std::string>();
+  FitResult res;
+  for (int e = next_epoch_; e < epochs; ++e) {
+    const auto t0 = clock::now();
+    json rec;
+    rec["epoch"] = e;
+    rec["lr"] = optim_->groups().empty() ? 0.0 : optim_->groups()[0].lr;
+    bool stopped = false;
+    json tr = run_epoch(train, e, stopped);
+    if (stopped) {
+      res.stopped = true;
+      break;
+    }
+    for (auto it = tr.begin(); it != tr.end(); ++it) rec[it.key()] = it.value();
+    json mrec = method_->end_epoch(e);
+    for (auto it = mrec.begin(); it != mrec.end(); ++it) rec[it.key()] = it.value();
+    double metric = 0.0;
+    if (val) {
+      EvalResult ev = evaluate_split(*val, true);
+      metric = select_value(ev.fused, metric_key);
+      rec["val"] = ev.to_json(false);
+    } else {
+      rec["val"] = nullptr;
+    }
+    // Select on validation only; without a validation split the last epoch counts as best.
+    const bool improved = !val || !has_best_ || metric > best_metric_;
+    if (improved) {
+      has_best_ = true;
+      best_metric_ = metric;
+      best_epoch_ = e;
+    }
+    rec["best"] = improved;
+    next_epoch_ = e + 1;
+    // ReduceLROnPlateau watches the validation metric, or minus the training loss without one.
+    sched_->step(e + 1, val ? metric : -rec["loss"]["total"].get<double>());
+    apply_schedule();
+    rec["seconds"] = std::chrono::duration<double>(clock::now() - t0).count();
+    history_.push_back(rec);
+    if (!dir.empty()) {
+      save_checkpoint(last_checkpoint_path());
+      if (improved) save_checkpoint(best_checkpoint_path());
+    }
+    ++res.epochs_run;
+    res.last_epoch = e;
+    if (epoch_fn_) epoch_fn_(rec);
+  }
+  res.best_epoch = best_epoch_;
+  res.best_metric = best_metric_;
+  res.history = history_;
+  return res;
+}
+
+// ---- evaluation ---------------------------------------------------------------------------------
+
+EvalResult Trainer::evaluate(data::BatchStream& stream) {
+  if (!built_) setup(stream);
+  return evaluate_split(stream, false);
+}
+
+EvalResult Trainer::evaluate_split(data::BatchStream& stream, bool validation) {
+  const int64_t M = spec_.num_modalities(), K = spec_.num_classes;
+  MM_CHECK(stream.num_classes() == K, "evaluate: the stream has " << stream.num_classes()
+                                                                  << " classes, the model " << K);
+  MM_CHECK(stream.modality_names() == spec_.modalities,
+           "evaluate: the stream's modalities differ from the model's");
+  nn::Module& net = method_->net();
+  const bool was_training = net.is_training();
+  net.eval();
+  std::vector<std::vector<float>> mod(M);
+  std::vector<bool> has(M, true);
+  EvalResult r;
+  r.modalities = spec_.modalities;
+  r.num_classes = K;
+  {
+    NoGradGuard ng;
+    stream.start_epoch(0);
+    data::Batch raw;
+    while (stream.next(raw)) {
+      data::Batch b = to_device(raw, device_);
+      Predictions p = method_->predict(b);
+      std::vector<float> f = p.fused_logits.to_vector();
+      r.fused_logits.insert(r.fused_logits.end(), f.begin(), f.end());
+      for (int64_t m = 0; m < M; ++m) {
+        if (m >= static_cast<int64_t>(p.modality_logits.size()) || !p.modality_logits[m].defined()) {
+          has[m] = false;
+          continue;
+        }
+        std::vector<float> v = p.modality_logits[m].to_vector();
+        mod[m].insert(mod[m].end(), v.begin(), v.end());
+      }
+      std::vector<int64_t> y = raw.labels.to_int_vector();
+      r.labels.insert(r.labels.end(), y.begin(), y.end());
+      r.ids.insert(r.ids.end(), raw.ids.begin(), raw.ids.end());
+    }
+  }
+  const int64_t R = static_cast<int64_t>(r.labels.size());
+  if (validation && R > 0) {
+    bool all = true;
+    std::vector<Tensor> logits;
+    for (int64_t m = 0; m < M; ++m) {
+      all = all && has[m];
+      if (has[m]) logits.push_back(Tensor::from_vector(mod[m], {R, K}));
+    }
+    if (all) {
+      NoGradGuard ng;
+      Tensor fused = method_->fuse_validation(logits, Tensor::from_ints(r.labels, {R}));
+      if (fused.defined()) r.fused_logits = fused.to_vector();
+    }
+  }
+  net.train(was_training);
+  MetricAccumulator fa(K);
+  if (R) fa.add(r.fused_logits.data(), r.labels.data(), R);
+  r.fused = fa.compute();
+  r.has_modality = has;
+  for (int64_t m = 0; m < M; ++m) {
+    MetricAccumulator a(K);
+    if (has[m] && R) a.add(mod[m].data(), r.labels.data(), R);
+    r.per_modality.push_back(a.compute());
+  }
+  r.loss = mean_ce(r.fused_logits, r.labels, K);
+  return r;
+}
+
+// ---- checkpoints --------------------------------------------------------------------------------
+
+std::string Trainer::last_checkpoint_path() const {
+  const std::string d = config_.at("train").at("checkpoint_dir").get<std::string>();
+  return d.empty() ? "" : (std::filesystem::path(d) / "last.safetensors").string();
+}
+
+std::string Trainer::best_checkpoint_path() const {
+  const std::string d = config_.at("train").at("checkpoint_dir").get<std::string>();
+  return d.empty() ? "" : (std::filesystem::path(d) / "best.safetensors").string();
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  MM_CHECK(built_, "save_checkpoint: nothing to save, the model is not built");
+  MM_CHECK(!path.empty(), "save_checkpoint: empty path (set train.checkpoint_dir)");
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  nn::NamedTensors all;
+  for (const auto& [n, t] : net_state(method_->net())) all.emplace_back("net." + n, t.to(Device::CPU));
+  for (const auto& [n, t] : optim_->state_tensors()) all.emplace_back("optim." + n, t.to(Device::CPU));
+  for (const auto& [n, t] : method_->state_tensors()) all.emplace_back("method." + n, t.to(Device::CPU));
+  json shapes = json::array();
+  for (const auto& s : spec_.input_shapes) shapes.push_back(s);
+  json meta = {
+      {"format", "mmboost-checkpoint"},
+      {"version", 1},
+      {"config", config_},
+      {"spec", {{"modalities", spec_.modalities}, {"input_shapes", shapes}, {"num_classes", spec_.num_classes}}},
+      {"method_name", method_->name()},
+      {"method", method_->state_json()},
+      {"next_epoch", next_epoch_},
+      {"best_epoch", best_epoch_},
+      {"best_metric", best_metric_},
+      {"has_best", has_best_},
+      {"history", history_},
+      {"optim", optim_->state_json()},
+      {"scheduler", sched_->state_json()},
+      {"generator", {{"seed", gen_.seed()}, {"counter", gen_.counter()}}},
+  };
+  io::save_safetensors(path, all, meta);
+}
+
+void Trainer::load_checkpoint(const std::string& path, data::BatchStream& train) { restore(path, train, true); }
+
+void Trainer::load_weights(const std::string& path, data::BatchStream& stream) { restore(path, stream, false); }
+
+void Trainer::restore(const std::string& path, data::BatchStream& stream, bool full) {
+  io::SafetensorsFile f = io::load_safetensors(path);
+  const json& meta = f.metadata;
+  MM_CHECK(meta.is_object() && meta.value("format", "") == "mmboost-checkpoint",
+           "'" << path << "' is not an mmboost training checkpoint (no mmboost metadata)");
+  DataSpec spec;
+  spec.modalities = meta.at("spec").at("modalities").get<std::vector<std::string>>();
+  spec.num_classes = meta.at("spec").at("num_classes").get<int64_t>();
+  for (const auto& s : meta.at("spec").at("input_shapes")) spec.input_shapes.push_back(s.get<Shape>());
+  MM_CHECK(stream.modality_names() == spec.modalities && stream.num_classes() == spec.num_classes,
+           "'" << path << "' was trained on other modalities or classes than this data stream has");
+  const std::string mname = meta.at("method_name").get<std::string>();
+  MM_CHECK(mname == config_.at("method").at("name").get<std::string>(),
+           "'" << path << "' holds a model of method \"" << mname << "\" but method.name is \""
+               << config_.at("method").at("name").get<std::string>() << "\"");
+  if (!built_) {
+    build(spec);
+  } else {
+    MM_CHECK(spec.modalities == spec_.modalities && spec.input_shapes == spec_.input_shapes,
+             "'" << path << "' does not match the model already built (modalities or input shapes)");
+  }
+  // Structure first (classifiers per modality, registered with the optimizer in the same
+  // order as when they were added), then the tensors.
+  method_->load_structure(meta.at("method"));
+  io::load_into(f, net_state(method_->net()), "net.");
+  method_->load_state(meta.at("method"), strip_prefix(f.tensors, "method."));
+  if (!full) return;
+  optim_->load_state(strip_prefix(f.tensors, "optim."), meta.at("optim"));
+  sched_->load_state(meta.at("scheduler"));
+  apply_schedule();
+  gen_.set_state(meta.at("generator").at("seed").get<uint64_t>(),
+                 meta.at("generator").at("counter").get<uint64_t>());
+  next_epoch_ = meta.at("next_epoch").get<int>();
+  best_epoch_ = meta.at("best_epoch").get<int>();
+  best_metric_ = meta.at("best_metric").get<double>();
+  has_best_ = meta.at("has_best").get<bool>();
+  history_ = meta.at("history");
+}
+
+}  // namespace mm::boost

@@ -1,0 +1,46 @@
+// mmboost data: the on-disk cache of preprocessed samples.
+//
+// A clip's expensive, deterministic stage (decode + resample + STFT for audio; JPEG decode +
+// resize for frames) runs once and is stored under CACHE_DIR/<2 hex>/<32 hex>.bin, keyed by
+// a 128-bit hash of the source path(s), their size and mtime, and every preprocessing
+// parameter that shapes the stored arrays. Changing a file or a parameter changes the key, so
+// stale entries are never read (they are simply left behind; delete the folder to reclaim the
+// space). Entries are written atomically (temporary file + rename) and end with a checksum; a
+// damaged entry reads as a miss and is rewritten.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mm::data {
+
+// One stored array: f32 or u8 values with a shape.
+struct CacheBlob {
+  enum Kind : uint8_t { F32 = 0, U8 = 1 };
+  Kind kind = F32;
+  std::vector<int64_t> shape;
+  std::vector<unsigned char> bytes;  // numel * (4 or 1) bytes
+};
+
+uint64_t hash64(const void* data, size_t n, uint64_t seed);
+
+class DiskCache {
+ public:
+  explicit DiskCache(std::string dir) : dir_(std::move(dir)) {}
+  const std::string& dir() const { return dir_; }
+
+  // Key of an entry: hash of the parameter text and, for each source file, path + size + mtime.
+  static std::string key(const std::vector<std::string>& files, const std::string& params);
+
+  bool read(const std::string& key, std::vector<CacheBlob>& out) const;
+  void write(const std::string& key, const std::vector<CacheBlob>& blobs) const;
+
+  static std::string default_dir();  // $MMBOOST_CACHE_DIR, $XDG_CACHE_HOME/mmboost/data, ~/.cache/mmboost/data
+
+ private:
+  std::string path_of(const std::string& key) const;
+  std::string dir_;
+};
+
+}  // namespace mm::data

@@ -1,0 +1,256 @@
+// CUDA backend: conv2d forward and backward through cuDNN (NCHW, FP32, cross-correlation).
+//
+// Per geometry (shapes, stride, padding) a plan caches the descriptors and the algorithm of
+// each pass: cuDNN's heuristics (cudnnGet*Algorithm_v7) rank the candidates; we keep those that
+// succeed and fit the workspace cap, deterministic ones (CUDNN_DETERMINISTIC) first, so a fixed
+// input gives bit-identical gradients run to run. Without
+// MMBOOST_TF32=1 the math is plain FP32 (CUDNN_FMA_MATH), matching the CPU to rounding.
+// Should cuDNN refuse the first candidate at run time, the next is tried and remembered.
+// Workspaces come from the caching allocator. The bias is added, and its gradient reduced, by
+// our own deterministic kernels.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cuda/reduce.h"
+#include "engine/cuda/runtime.h"
+
+namespace mm::cuda {
+
+namespace {
+
+constexpr size_t kWorkspaceCap = size_t(1) << 30;  // 1 GiB
+
+struct ConvKey {
+  int64_t B, C, H, W, O, k;
+  int stride, padding;
+  bool operator<(const ConvKey& o) const {
+    return std::tie(B, C, H, W, O, k, stride, padding) <
+           std::tie(o.B, o.C, o.H, o.W, o.O, o.k, o.stride, o.padding);
+  }
+};
+
+template <class Algo>
+struct Candidate {
+  Algo algo;
+  size_t workspace;
+  cudnnMathType_t math;
+};
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  std::vector<Candidate<cudnnConvolutionFwdAlgo_t>> fwd;
+  std::vector<Candidate<cudnnConvolutionBwdDataAlgo_t>> bwd_data;
+  std::vector<Candidate<cudnnConvolutionBwdFilterAlgo_t>> bwd_filter;
+  bool fwd_ranked = false, bwd_data_ranked = false, bwd_filter_ranked = false;
+};
+
+int as_int(int64_t v, const char* what) {
+  MM_CHECK(v >= 0 && v <= INT32_MAX, "conv2d: " << what << " = " << v
+                                                << " exceeds the 32-bit range cuDNN accepts");
+  return static_cast<int>(v);
+}
+
+// Keeps the perf results that cuDNN can run here, deterministic ones first, each group in
+// cuDNN's ranking order. Should a pass have no deterministic algorithm for this geometry, the
+// others are used and a warning says so once per geometry and pass.
+template <class Perf, class Algo>
+std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass) {
+  std::vector<Candidate<Algo>> det, nondet;
+  const bool tf32 = tf32_enabled();
+  for (int i = 0; i < n; ++i) {
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS) continue;
+    if (p.memory > kWorkspaceCap) continue;
+    if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
+                  p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
+    const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH};
+    (p.determinism == CUDNN_DETERMINISTIC ? det : nondet).push_back(c);
+  }
+  MM_CHECK(!det.empty() || !nondet.empty(),
+           "conv2d: cuDNN offers no usable " << pass
+                                             << " algorithm for this geometry (FP32, workspace "
+                                                "<= 1 GiB)");
+  if (det.empty())
+    std::fprintf(stderr,
+                 "mmboost: warning: cuDNN has no deterministic conv2d %s algorithm for this "
+                 "geometry; results may differ in the last bits run to run\n",
+                 pass);
+  det.insert(det.end(), nondet.begin(), nondet.end());
+  return det;
+}
+
+std::mutex g_plans_mu;
+std::map<ConvKey, ConvPlan>& plans() {
+  static auto* m = new std::map<ConvKey, ConvPlan>();  // leaked with the handles it refers to
+  return *m;
+}
+
+ConvPlan& plan_for(const Tensor& x, const Tensor& w, int stride, int padding, const Tensor& y) {
+  const ConvKey key{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), stride,
+                    padding};
+  auto& m = plans();
+  auto it = m.find(key);
+  if (it != m.end()) return it->second;
+  ConvPlan p;
+  MM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.x));
+  MM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.y));
+  MM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.w));
+  MM_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p.conv));
+  MM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                            as_int(key.B, "B"), as_int(key.C, "C"),
+                                            as_int(key.H, "H"), as_int(key.W, "W")));
+  MM_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                            as_int(key.O, "O"), as_int(key.C, "C"),
+                                            as_int(key.k, "k"), as_int(key.k, "k")));
+  MM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p.conv, padding, padding, stride, stride, 1, 1,
+                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  MM_CUDNN_CHECK(cudnnSetConvolutionMathType(
+      p.conv, tf32_enabled() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  int n = 0, c = 0, h = 0, wd = 0;
+  MM_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &n, &c, &h, &wd));
+  MM_CHECK(n == y.size(0) && c == y.size(1) && h == y.size(2) && wd == y.size(3),
+           "conv2d: cuDNN computes output (" << n << ", " << c << ", " << h << ", " << wd
+                                             << ") but y is " << y.describe());
+  MM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, wd));
+  return m.emplace(key, p).first->second;
+}
+
+void rank_forward(ConvPlan& p) {
+  if (p.fwd_ranked) return;
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int n = 0;
+  MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+      cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+  p.fwd = select<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(perf, n, "forward");
+  p.fwd_ranked = true;
+}
+
+void rank_backward_data(ConvPlan& p) {
+  if (p.bwd_data_ranked) return;
+  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int n = 0;
+  MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+      cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+  p.bwd_data = select<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
+      perf, n, "backward-data");
+  p.bwd_data_ranked = true;
+}
+
+void rank_backward_filter(ConvPlan& p) {
+  if (p.bwd_filter_ranked) return;
+  cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+  int n = 0;
+  MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+      cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+  p.bwd_filter = select<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
+      perf, n, "backward-filter");
+  p.bwd_filter_ranked = true;
+}
+
+// Runs `call(candidate, workspace)` with the first candidate cuDNN accepts; a candidate refused
+// with NOT_SUPPORTED is dropped so that later calls start from the one that worked.
+template <class Algo, class Call>
+void run_first_supported(ConvPlan& p, std::vector<Candidate<Algo>>& cands, const char* pass,
+                         Call call) {
+  while (!cands.empty()) {
+    const Candidate<Algo> c = cands.front();
+    MM_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, c.math));
+    Scratch ws(c.workspace);
+    const cudnnStatus_t st = call(c.algo, ws.get(), c.workspace);
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (st != CUDNN_STATUS_NOT_SUPPORTED || cands.size() == 1) MM_CUDNN_CHECK(st);
+    cands.erase(cands.begin());
+  }
+  MM_FAIL("conv2d: no " << pass << " algorithm left to try");
+}
+
+// y (B,O,P) += bias (O)
+__global__ void add_bias_kernel(float* y, const float* bias, int64_t O, int64_t P, int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    y[i] += bias[(i / P) % O];
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
+                    Tensor& y) {
+  require_cuda_contiguous(x, "conv2d_forward", "x");
+  require_cuda_contiguous(w, "conv2d_forward", "w");
+  require_cuda_contiguous(y, "conv2d_forward", "y");
+  if (y.numel() == 0) return;
+  if (x.numel() == 0 || w.numel() == 0) {  // empty reduction: only the bias remains
+    fill(y, 0.0f);
+  } else {
+    std::lock_guard<std::mutex> lock(g_plans_mu);
+    ConvPlan& p = plan_for(x, w, stride, padding, y);
+    rank_forward(p);
+    const float one = 1.0f, zero = 0.0f;
+    run_first_supported(p, p.fwd, "forward",
+                        [&](cudnnConvolutionFwdAlgo_t algo, void* ws, size_t ws_size) {
+                          return cudnnConvolutionForward(cudnn_handle(), &one, p.x, x.data_f32(),
+                                                         p.w, w.data_f32(), p.conv, algo, ws,
+                                                         ws_size, &zero, p.y, y.data_f32());
+                        });
+  }
+  if (bias.defined()) {
+    require_cuda_contiguous(bias, "conv2d_forward", "bias");
+    const int64_t O = y.size(1), P = y.size(2) * y.size(3), n = y.numel();
+    add_bias_kernel<<<grid_for(n, 256), 256, 0, stream()>>>(y.data_f32(), bias.data_f32(), O, P,
+                                                            n);
+    MM_CUDA_LAUNCH_CHECK();
+  }
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, int stride, int padding,
+                     Tensor* gx, Tensor* gw, Tensor* gb) {
+  require_cuda_contiguous(x, "conv2d_backward", "x");
+  require_cuda_contiguous(w, "conv2d_backward", "w");
+  require_cuda_contiguous(gy, "conv2d_backward", "gy");
+  if (gx) require_cuda_contiguous(*gx, "conv2d_backward", "gx");
+  if (gw) require_cuda_contiguous(*gw, "conv2d_backward", "gw");
+  if (gb) require_cuda_contiguous(*gb, "conv2d_backward", "gb");
+  const int64_t B = gy.size(0), O = gy.size(1), P = gy.size(2) * gy.size(3);
+  if (gb) {  // gb[o] = sum over b, p of gy[b,o,p]: over p, then over b, both deterministic
+    Scratch per_sample(sizeof(float) * std::max<int64_t>(1, B * O));
+    sum_over_dim(gy.data_f32(), B * O, P, 1, per_sample.as<float>());
+    sum_over_dim(per_sample.as<float>(), 1, B, O, gb->data_f32());
+  }
+  if (!gx && !gw) return;
+  if (gy.numel() == 0 || x.numel() == 0 || w.numel() == 0) {
+    if (gx && gx->numel()) fill(*gx, 0.0f);
+    if (gw && gw->numel()) fill(*gw, 0.0f);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_plans_mu);
+  ConvPlan& p = plan_for(x, w, stride, padding, gy);
+  const float one = 1.0f, zero = 0.0f;
+  if (gx) {
+    rank_backward_data(p);
+    run_first_supported(p, p.bwd_data, "backward-data",
+                        [&](cudnnConvolutionBwdDataAlgo_t algo, void* ws, size_t ws_size) {
+                          return cudnnConvolutionBackwardData(
+                              cudnn_handle(), &one, p.w, w.data_f32(), p.y, gy.data_f32(),
+                              p.conv, algo, ws, ws_size, &zero, p.x, gx->data_f32());
+                        });
+  }
+  if (gw) {
+    rank_backward_filter(p);
+    run_first_supported(p, p.bwd_filter, "backward-filter",
+                        [&](cudnnConvolutionBwdFilterAlgo_t algo, void* ws, size_t ws_size) {
+                          return cudnnConvolutionBackwardFilter(
+                              cudnn_handle(), &one, p.x, x.data_f32(), p.y, gy.data_f32(),
+                              p.conv, algo, ws, ws_size, &zero, p.w, gw->data_f32());
+                        });
+  }
+}
+
+}  // namespace mm::cuda

@@ -1,0 +1,335 @@
+// mmboost CUDA backend: device discovery, the caching allocator, the per-device stream,
+// host/device copies and the lazily created library handles.
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/cuda/runtime.h"
+
+namespace mm::cuda {
+
+// ---- error text ------------------------------------------------------------------------------
+
+namespace detail {
+
+std::string describe_cuda_error(cudaError_t e) {
+  std::string s = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+  switch (e) {
+    case cudaErrorMemoryAllocation:
+      s += " (the GPU is out of memory: reduce the batch size or the model width)";
+      break;
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+      s += " (no usable CUDA device: check nvidia-smi, or run with --device cpu)";
+      break;
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorMisalignedAddress:
+      s += " (a kernel faulted and the CUDA context is now unusable; rerun under "
+           "compute-sanitizer to find the kernel)";
+      break;
+    case cudaErrorNoKernelImageForDevice:
+    case cudaErrorUnsupportedPtxVersion:
+      s += " (this build has no code for this GPU: reconfigure with "
+           "-DMMBOOST_CUDA_ARCHS=<the GPU's compute capability, e.g. 80 or 90>)";
+      break;
+    default:
+      break;
+  }
+  return s;
+}
+
+std::string describe_cublas_error(cublasStatus_t st) {
+  std::string s = std::string(cublasGetStatusName(st)) + ": " + cublasGetStatusString(st);
+  if (st == CUBLAS_STATUS_NOT_INITIALIZED)
+    s += " (cuBLAS could not start: is the GPU out of memory or the driver too old?)";
+  return s;
+}
+
+std::string describe_cudnn_error(cudnnStatus_t st) {
+  std::string s = cudnnGetErrorString(st);
+  char detail[512] = {0};
+  cudnnGetLastErrorString(detail, sizeof(detail));
+  if (detail[0]) s += std::string(" (") + detail + ")";
+  if (st == CUDNN_STATUS_NOT_INITIALIZED)
+    s += " (cuDNN could not load: put cuDNN 9's libraries on LD_LIBRARY_PATH)";
+  return s;
+}
+
+}  // namespace detail
+
+// ---- devices ---------------------------------------------------------------------------------
+
+bool available() {
+  static const bool present = [] {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
+      return false;
+    }
+    return n > 0;
+  }();
+  return present;
+}
+
+int device_count() {
+  if (!available()) return 0;
+  int n = 0;
+  MM_CUDA_CHECK(cudaGetDeviceCount(&n));
+  return n;
+}
+
+int current_device() {
+  int d = 0;
+  MM_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+struct DeviceState {
+  std::once_flag stream_once, cublas_once, cublaslt_once, cudnn_once, sm_once;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cublasLtHandle_t cublaslt = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  int sms = 0;
+};
+
+// Leaked on purpose: tensors destroyed during static destruction still return their memory
+// here, whatever the order in which translation units tear down.
+DeviceState& device_state() {
+  static DeviceState* states = new DeviceState[kMaxDevices];
+  int d = current_device();
+  MM_CHECK(d >= 0 && d < kMaxDevices, "CUDA device index " << d << " is out of range");
+  return states[d];
+}
+
+}  // namespace
+
+cudaStream_t stream() {
+  DeviceState& s = device_state();
+  std::call_once(s.stream_once, [&] {
+    MM_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  });
+  return s.stream;
+}
+
+bool tf32_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("MMBOOST_TF32");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+cublasHandle_t cublas_handle() {
+  DeviceState& s = device_state();
+  cudaStream_t st = stream();
+  std::call_once(s.cublas_once, [&] {
+    MM_CUBLAS_CHECK(cublasCreate(&s.cublas));
+    MM_CUBLAS_CHECK(cublasSetStream(s.cublas, st));
+    // Default math keeps FP32 precision (no TF32) unless asked for.
+    MM_CUBLAS_CHECK(cublasSetMathMode(
+        s.cublas, tf32_enabled() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  });
+  return s.cublas;
+}
+
+cublasLtHandle_t cublaslt_handle() {
+  DeviceState& s = device_state();
+  std::call_once(s.cublaslt_once, [&] { MM_CUBLAS_CHECK(cublasLtCreate(&s.cublaslt)); });
+  return s.cublaslt;
+}
+
+cudnnHandle_t cudnn_handle() {
+  DeviceState& s = device_state();
+  cudaStream_t st = stream();
+  std::call_once(s.cudnn_once, [&] {
+    MM_CUDNN_CHECK(cudnnCreate(&s.cudnn));
+    MM_CUDNN_CHECK(cudnnSetStream(s.cudnn, st));
+  });
+  return s.cudnn;
+}
+
+int sm_count() {
+  DeviceState& s = device_state();
+  std::call_once(s.sm_once, [&] {
+    MM_CUDA_CHECK(cudaDeviceGetAttribute(&s.sms, cudaDevAttrMultiProcessorCount,
+                                         current_device()));
+  });
+  return s.sms;
+}
+
+// ---- caching allocator -----------------------------------------------------------------------
+//
+// Freed blocks go to a free list keyed by (device, rounded size) instead of back to the driver,
+// so a training loop that allocates the same shapes every step calls cudaMalloc only in its
+// first step. Sizes round up to 512 B below 1 MiB and to 2 MiB above, which keeps the number of
+// distinct buckets small at a waste of at most one rounding step per block.
+
+namespace {
+
+struct Block {
+  size_t size;
+  int device;
+};
+
+struct CachingAllocator {
+  std::mutex mu;
+  std::unordered_map<void*, Block> live;
+  std::map<std::pair<int, size_t>, std::vector<void*>> free_lists;
+  size_t allocated = 0;  // bytes in live blocks
+  size_t cached = 0;     // bytes in free lists
+
+  // Gives every cached block back to the driver. Caller holds mu.
+  void release_cached_locked() {
+    if (cached == 0) return;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    for (auto& [key, ptrs] : free_lists) {
+      cudaSetDevice(key.first);
+      for (void* p : ptrs) cudaFree(p);  // cudaFree waits for queued work on the device
+    }
+    cudaSetDevice(prev);
+    free_lists.clear();
+    cached = 0;
+  }
+};
+
+CachingAllocator& allocator() {
+  static CachingAllocator* a = new CachingAllocator();  // leaked, see device_state()
+  return *a;
+}
+
+size_t round_size(size_t n) {
+  constexpr size_t kSmall = 512, kLarge = size_t(2) << 20, kSplit = size_t(1) << 20;
+  if (n == 0) n = 1;
+  if (n <= kSplit) return (n + kSmall - 1) / kSmall * kSmall;
+  return (n + kLarge - 1) / kLarge * kLarge;
+}
+
+}  // namespace
+
+void* device_alloc(size_t nbytes) {
+  MM_CHECK(available(), "CUDA tensor requested but no CUDA device is available: check "
+                        "nvidia-smi, or run with --device cpu");
+  const size_t size = round_size(nbytes);
+  const int dev = current_device();
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  auto it = a.free_lists.find({dev, size});
+  if (it != a.free_lists.end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    a.cached -= size;
+    a.allocated += size;
+    a.live.emplace(p, Block{size, dev});
+    return p;
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, size);
+  if (e == cudaErrorMemoryAllocation) {
+    // Out of memory: hand the cache back to the driver and try once more.
+    cudaGetLastError();
+    a.release_cached_locked();
+    e = cudaMalloc(&p, size);
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    std::ostringstream os;
+    os << "CUDA allocation of " << (size >> 20) << " MiB (" << size << " bytes) failed with "
+       << (a.allocated >> 20) << " MiB in use by tensors: "
+       << detail::describe_cuda_error(e);
+    ::mm::throw_error(__FILE__, __LINE__, os.str());
+  }
+  a.allocated += size;
+  a.live.emplace(p, Block{size, dev});
+  return p;
+}
+
+void device_free(void* ptr) {
+  // Called from Storage's destructor: must not throw.
+  if (!ptr) return;
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  auto it = a.live.find(ptr);
+  if (it == a.live.end()) return;  // not ours; nothing sensible to do
+  const Block b = it->second;
+  a.live.erase(it);
+  a.allocated -= b.size;
+  a.cached += b.size;
+  a.free_lists[{b.device, b.size}].push_back(ptr);
+}
+
+size_t allocated_bytes() {
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  return a.allocated;
+}
+
+size_t cached_bytes() {
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  return a.cached;
+}
+
+void empty_cache() {
+  if (!available()) return;
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  a.release_cached_locked();
+}
+
+// ---- copies and synchronisation --------------------------------------------------------------
+//
+// Host copies go through the backend stream and then wait for it: the host buffer may be freed
+// as soon as the call returns, and the data must have landed for the caller to read it.
+
+void memcpy_h2d(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaStream_t s = stream();
+  MM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s));
+  MM_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void memcpy_d2h(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaStream_t s = stream();
+  MM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s));
+  MM_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0 || dst == src) return;
+  MM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
+}
+
+void synchronize() {
+  if (!available()) return;
+  MM_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+// ---- launcher preconditions ------------------------------------------------------------------
+
+void require_cuda(const Tensor& t, const char* op, const char* name) {
+  MM_CHECK(t.defined() && t.device() == Device::CUDA,
+           op << ": " << name << " must be a CUDA tensor, got " << t.describe()
+              << " (move it with .to(Device::CUDA))");
+}
+
+void require_cuda_contiguous(const Tensor& t, const char* op, const char* name) {
+  require_cuda(t, op, name);
+  MM_CHECK(t.is_contiguous(), op << ": " << name << " must be contiguous, got " << t.describe()
+                                 << " with strides " << shape_str(t.strides())
+                                 << " (call .contiguous() first)");
+}
+
+}  // namespace mm::cuda

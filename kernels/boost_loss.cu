@@ -1,0 +1,122 @@
+// mmboost kernels: the sustained-boosting loss (eqs (2)-(5)), forward and backward fused.
+// See boost_loss.cuh for the math.
+//
+// One pass keeps three online-softmax states (running max and sum of exponentials) for
+// S_{n-1}, S_n and z_new per thread, merges them across the warp or block in a fixed tree, and
+// a second pass over the (cache-resident) row writes both gradients. Reading s_prev and z_new
+// twice costs less than materialising any of the three softmaxes.
+#include "engine/backend.h"
+#include "engine/cuda/runtime.h"
+#include "kernels/boost_loss.cuh"
+#include "kernels/common.cuh"
+
+namespace mm::kernels {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// s_prev, z_new, g_prev, g_new are (B,K); labels, p_true (B); terms (B,3)
+template <class Group>
+__global__ void boost_loss_kernel(const float* s_prev, const float* z_new, const int64_t* labels,
+                                  float lambda, float w_eps, float w_o, float w_p, float scale,
+                                  float* terms, float* g_prev, float* g_new, float* p_true,
+                                  int64_t B, int64_t K) {
+  const int64_t r = Group::row();
+  if (r >= B) return;  // the whole warp / block owns the row and leaves together
+  Group g;
+  const float* a = s_prev + r * K;
+  const float* z = z_new + r * K;
+  MaxSum sp = maxsum_identity(), sn = maxsum_identity(), su = maxsum_identity();
+  for (int64_t k = g.rank(); k < K; k += g.size()) {
+    const float ak = a[k], zk = z[k];
+    maxsum_push(sp, ak);
+    maxsum_push(sn, ak + zk);
+    maxsum_push(su, zk);
+  }
+  sp = g.maxsum(sp);
+  sn = g.maxsum(sn);
+  su = g.maxsum(su);
+  const float lse_p = sp.m + logf(sp.l);  // log-sum-exp of S_{n-1}
+  const float lse_n = sn.m + logf(sn.l);  // of S_n
+  const float lse_u = su.m + logf(su.l);  // of z_new
+  const int64_t y = labels[r];
+  const bool valid = y >= 0 && y < K;
+  float* gp = g_prev + r * K;
+  float* gn = g_new + r * K;
+  if (!valid) {
+    for (int64_t k = g.rank(); k < K; k += g.size()) gp[k] = gn[k] = NAN;
+    if (g.rank() == 0) {
+      terms[r * 3 + 0] = terms[r * 3 + 1] = terms[r * 3 + 2] = NAN;
+      p_true[r] = NAN;
+    }
+    return;
+  }
+  const float ay = a[y], zy = z[y], ny = ay + zy;
+  const float q_y = expf(ay - lse_p);
+  const float yhat = 1.0f - lambda * q_y;  // the residual label's only non-zero entry
+  if (g.rank() == 0) {
+    terms[r * 3 + 0] = -yhat * (zy - lse_u);  // eps,   eq (2)
+    terms[r * 3 + 1] = -(ny - lse_n);         // eps_o, eq (3)
+    terms[r * 3 + 2] = -(ay - lse_p);         // eps_p, eq (4)
+    p_true[r] = expf(ny - lse_n);
+  }
+  const float c_new = scale * w_eps * yhat, c_o = scale * w_o, c_p = scale * w_p;
+  for (int64_t k = g.rank(); k < K; k += g.size()) {
+    const float ak = a[k], zk = z[k];
+    const float e = k == y ? 1.0f : 0.0f;
+    const float d_o = expf(ak + zk - lse_n) - e;  // P - e_y
+    const float d_u = expf(zk - lse_u) - e;       // u - e_y
+    const float d_q = expf(ak - lse_p) - e;       // q - e_y
+    gn[k] = c_new * d_u + c_o * d_o;
+    gp[k] = c_o * d_o + c_p * d_q;
+  }
+}
+
+}  // namespace
+
+void boost_loss_forward_backward(const float* s_prev, const float* z_new, const int64_t* labels,
+                                 float lambda, float w_eps, float w_o, float w_p, float scale,
+                                 float* terms, float* g_prev, float* g_new, float* p_true,
+                                 int64_t B, int64_t K, cudaStream_t stream) {
+  if (B == 0 || K == 0) return;
+  if (K <= kWarpRowMax) {
+    const unsigned blocks = static_cast<unsigned>(ceil_div(B, WarpGroup::kRowsPerBlock));
+    boost_loss_kernel<WarpGroup><<<blocks, kThreads, 0, stream>>>(
+        s_prev, z_new, labels, lambda, w_eps, w_o, w_p, scale, terms, g_prev, g_new, p_true, B,
+        K);
+  } else {
+    boost_loss_kernel<BlockGroup><<<static_cast<unsigned>(B), kThreads, 0, stream>>>(
+        s_prev, z_new, labels, lambda, w_eps, w_o, w_p, scale, terms, g_prev, g_new, p_true, B,
+        K);
+  }
+  MM_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace mm::kernels
+
+namespace mm::cuda {
+
+void boost_loss_forward_backward(const Tensor& s_prev, const Tensor& z_new, const Tensor& labels,
+                                 float lambda, float w_eps, float w_o, float w_p, float scale,
+                                 Tensor& terms, Tensor& g_prev, Tensor& g_new, Tensor& p_true) {
+  const char* op = "boost_loss_forward_backward";
+  require_cuda_contiguous(s_prev, op, "s_prev");
+  require_cuda_contiguous(z_new, op, "z_new");
+  require_cuda_contiguous(labels, op, "labels");
+  require_cuda_contiguous(terms, op, "terms");
+  require_cuda_contiguous(g_prev, op, "g_prev");
+  require_cuda_contiguous(g_new, op, "g_new");
+  require_cuda_contiguous(p_true, op, "p_true");
+  MM_CHECK(s_prev.dim() == 2 && z_new.shape() == s_prev.shape() &&
+               labels.numel() == s_prev.size(0) && labels.dtype() == DType::I64,
+           op << ": s_prev " << s_prev.describe() << ", z_new " << z_new.describe()
+              << " and labels " << labels.describe() << " must be (B,K), (B,K) and i64 (B)");
+  const int64_t B = s_prev.size(0), K = s_prev.size(1);
+  kernels::boost_loss_forward_backward(s_prev.data_f32(), z_new.data_f32(), labels.data_i64(),
+                                       lambda, w_eps, w_o, w_p, scale, terms.data_f32(),
+                                       g_prev.data_f32(), g_new.data_f32(), p_true.data_f32(), B,
+                                       K, stream());
+}
+
+}  // namespace mm::cuda

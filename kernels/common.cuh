@@ -1,0 +1,151 @@
+// mmboost kernels: device helpers shared by the hand-written kernels and the CUDA launchers.
+//
+// Every reduction here combines values in an order fixed by the launch geometry alone (shuffle
+// trees, per-warp slots in shared memory), never by timing, and no helper uses floating-point
+// atomics, so a kernel built from them gives bit-identical results run to run.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cfloat>
+#include <cstdint>
+
+namespace mm::kernels {
+
+constexpr int kWarpSize = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- warp reductions (butterfly: every lane ends with the same result) -------------------------
+
+template <class T>
+__device__ inline T warp_sum(T v) {
+#pragma unroll
+  for (int off = kWarpSize / 2; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+  return v;
+}
+
+__device__ inline float warp_max(float v) {
+#pragma unroll
+  for (int off = kWarpSize / 2; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+  return v;
+}
+
+// Online-softmax state (running max m, sum of exp(x - m) l) and its merge. A lane that saw no
+// element holds (-inf, 0) and merges as the identity.
+struct MaxSum {
+  float m;
+  float l;
+};
+
+__device__ inline MaxSum maxsum_identity() { return {-INFINITY, 0.0f}; }
+
+__device__ inline void maxsum_push(MaxSum& s, float x) {
+  if (x > s.m) {
+    s.l = s.l * expf(s.m - x) + 1.0f;  // expf(-inf) == 0 for the first element
+    s.m = x;
+  } else {
+    s.l += expf(x - s.m);
+  }
+}
+
+__device__ inline MaxSum maxsum_merge(MaxSum a, MaxSum b) {
+  if (a.l == 0.0f) return b;
+  if (b.l == 0.0f) return a;
+  const float m = fmaxf(a.m, b.m);
+  return {m, a.l * expf(a.m - m) + b.l * expf(b.m - m)};
+}
+
+__device__ inline MaxSum warp_maxsum(MaxSum s) {
+#pragma unroll
+  for (int off = kWarpSize / 2; off > 0; off >>= 1) {
+    MaxSum o{__shfl_xor_sync(kFullMask, s.m, off), __shfl_xor_sync(kFullMask, s.l, off)};
+    s = maxsum_merge(s, o);
+  }
+  return s;
+}
+
+// ---- row groups ------------------------------------------------------------------------------
+//
+// Row kernels (softmax, cross-entropy, the boosting loss) are written once against a "group"
+// of threads that owns one row: a warp (small rows, several rows per block) or a whole block
+// (long rows). Both expose rank/size and all-reduce helpers with the same meaning.
+
+struct WarpGroup {
+  static constexpr int kRowsPerBlock = 8;  // blockDim.x == 256
+  int lane;
+  __device__ WarpGroup() : lane(threadIdx.x % kWarpSize) {}
+  __device__ static int64_t row() {
+    return int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarpSize;
+  }
+  __device__ int rank() const { return lane; }
+  __device__ static constexpr int size() { return kWarpSize; }
+  __device__ float max(float v) const { return warp_max(v); }
+  __device__ float sum(float v) const { return warp_sum(v); }
+  __device__ double sum(double v) const { return warp_sum(v); }
+  __device__ MaxSum maxsum(MaxSum s) const { return warp_maxsum(s); }
+};
+
+// blockDim.x == 256 (8 warps); shared scratch for one value per warp.
+struct BlockGroup {
+  static constexpr int kRowsPerBlock = 1;
+  static constexpr int kThreads = 256;
+  static constexpr int kWarps = kThreads / kWarpSize;
+  __device__ static int64_t row() { return blockIdx.x; }
+  __device__ int rank() const { return threadIdx.x; }
+  __device__ static constexpr int size() { return kThreads; }
+
+  // Warp trees, then warp 0 combines the 8 partials in index order; the result is broadcast.
+  template <class T, class Op>
+  __device__ static T all_reduce(T v, Op op, T* slots) {
+    const int w = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    __syncthreads();  // slots may still be read by a previous all_reduce
+    if (lane == 0) slots[w] = v;
+    __syncthreads();
+    T r = slots[0];
+#pragma unroll
+    for (int i = 1; i < kWarps; ++i) r = op(r, slots[i]);
+    return r;
+  }
+  __device__ float max(float v) const {
+    __shared__ float slots[kWarps];
+    return all_reduce(warp_max(v), [](float a, float b) { return fmaxf(a, b); }, slots);
+  }
+  __device__ float sum(float v) const {
+    __shared__ float slots[kWarps];
+    return all_reduce(warp_sum(v), [](float a, float b) { return a + b; }, slots);
+  }
+  __device__ double sum(double v) const {
+    __shared__ double slots[kWarps];
+    return all_reduce(warp_sum(v), [](double a, double b) { return a + b; }, slots);
+  }
+  __device__ MaxSum maxsum(MaxSum s) const {
+    __shared__ MaxSum slots[kWarps];
+    return all_reduce(warp_maxsum(s), [](MaxSum a, MaxSum b) { return maxsum_merge(a, b); },
+                      slots);
+  }
+};
+
+// Rows up to this length go one warp per row; longer rows get a block.
+constexpr int64_t kWarpRowMax = 1024;
+
+// ---- block reduction to one value (for two-pass sums) ----------------------------------------
+
+// Sum over a block of blockDim.x == 256 threads; the result is valid in thread 0 only.
+__device__ inline double block_sum_256(double v) {
+  __shared__ double slots[8];
+  v = warp_sum(v);
+  const int w = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+  __syncthreads();
+  if (lane == 0) slots[w] = v;
+  __syncthreads();
+  double r = 0.0;
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) r += slots[i];
+  }
+  return r;
+}
+
+}  // namespace mm::kernels

@@ -1,0 +1,217 @@
+// The command-line program end to end on a tiny generated dataset (two vector modalities in a
+// manifest, small MLP encoders): train -> report.json -> eval -> compare; a run stopped by
+// Ctrl-C and resumed ends with exactly the numbers of an uninterrupted run; --seeds writes
+// one run per seed and an aggregate.
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "data/npy.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/rundir.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace mm::cli;
+
+namespace {
+
+struct RunResult {
+  int code;
+  std::string out, err;
+};
+
+RunResult run_cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  Console con{out, err, false, ""};
+  int code = run(args, con);
+  return {code, out.str(), err.str()};
+}
+
+// Three classes; modality "a" (6 values) carries the class clearly, "b" (4 values) weakly.
+void make_dataset(const fs::path& dir) {
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  uint64_t state = 42;
+  auto uniform = [&]() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;
+  };
+  for (const char* split : {"train", "test"}) {
+    const int n = std::string(split) == "train" ? 72 : 24;
+    std::ofstream csv(dir / (std::string(split) + ".csv"));
+    csv << "id,label,a,b\n";
+    for (int i = 0; i < n; ++i) {
+      const int y = i % 3;
+      const std::string id = std::string(split) + std::to_string(i);
+      std::vector<float> a(6), b(4);
+      for (int k = 0; k < 6; ++k) a[static_cast<size_t>(k)] = static_cast<float>((k % 3 == y ? 1.5 : 0.0) + uniform() - 0.5);
+      for (int k = 0; k < 4; ++k) b[static_cast<size_t>(k)] = static_cast<float>((k == y ? 0.6 : 0.0) + 2.0 * (uniform() - 0.5));
+      mm::data::write_npy((dir / "a" / (id + ".npy")).string(), a, {6});
+      mm::data::write_npy((dir / "b" / (id + ".npy")).string(), b, {4});
+      csv << id << ",c" << y << ",a/" << id << ".npy,b/" << id << ".npy\n";
+    }
+  }
+  json cfg = {
+      {"name", "tiny"},
+      {"dataset", "tiny-vectors"},
+      {"data", {{"format", "manifest"}, {"lists", {{"train", (dir / "train.csv").string()}, {"test", (dir / "test.csv").string()}}},
+                {"val_fraction", 0.25}, {"workers", 1}}},
+      {"model", {{"encoder", {{"type", "mlp"}, {"feature_dim", 16}, {"mlp_hidden", {16}}}}, {"classifier_hidden", {16}}}},
+      {"method", {{"name", "boost"}, {"assign_every", 1}}},
+      {"optim", {{"lr", 0.05}, {"scheduler", "none"}}},
+      {"train", {{"epochs", 5}, {"batch_size", 16}, {"threads", 1}}},
+  };
+  std::ofstream(dir / "tiny.json") << cfg.dump(2);
+}
+
+// What must match between two runs: everything in the records but the clocks.
+json without_timing(json rec) {
+  for (const char* k : {"seconds", "train_seconds", "samples_per_s", "created"}) rec.erase(k);
+  return rec;
+}
+
+std::vector<json> records_of(const fs::path& run) {
+  std::vector<json> out;
+  for (auto& r : read_jsonl((run / "metrics.jsonl").string())) out.push_back(without_timing(r));
+  return out;
+}
+
+extern "C" void ignore_sigint(int) {}
+
+}  // namespace
+
+TEST_CASE("train writes a complete run directory; eval reproduces the report; compare tabulates it", "[cpu][cli][e2e]") {
+  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  make_dataset(root / "data");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  const fs::path runA = root / "runA";
+
+  RunResult r = run_cli({"train", "--config", cfg, "--out", runA.string()});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(r.out.find("epoch 5/5") != std::string::npos);
+  for (const char* f : {"config.json", "metrics.jsonl", "report.json", "report.md", "predictions_test.csv",
+                        "checkpoints/last.safetensors", "checkpoints/best.safetensors", "plots/accuracy.svg",
+                        "plots/classifiers.svg", "plots/ogm_scores.svg", "plots/loss.svg"}) {
+    INFO(f);
+    REQUIRE(fs::exists(runA / f));
+  }
+  // config.json is fully resolved: every section with every default.
+  json resolved = read_json((runA / "config.json").string());
+  REQUIRE(resolved["optim"]["momentum"] == 0.9);
+  REQUIRE(resolved["data"]["audio"].is_object());
+  REQUIRE(resolved["train"]["batch_size"] == 16);
+  REQUIRE(resolved["data"]["batch_size"] == 16);
+
+  json report = read_json((runA / "report.json").string());
+  REQUIRE(report["method"] == "boost");
+  REQUIRE(report["dataset"] == "tiny-vectors");
+  REQUIRE(report["seed"] == 0);
+  REQUIRE(report["epochs"] == 5);
+  REQUIRE(report["seconds_per_epoch"].is_number());
+  REQUIRE(report["modalities"] == json::array({"a", "b"}));
+  REQUIRE(report["classifiers"]["a"].get<int>() >= 1);
+  REQUIRE(report["classifiers"]["b"].get<int>() >= 1);
+  for (const char* split : {"val", "test"}) {
+    for (const char* p : {"fused", "a", "b"}) {
+      for (const char* m : {"acc", "macro_f1", "map"}) {
+        INFO(split << " " << p << " " << m);
+        REQUIRE(report[split][p][m].is_number());
+      }
+    }
+  }
+  // The strong modality learns this task: well above chance (1/3) after 5 epochs.
+  REQUIRE(report["test"]["a"]["acc"].get<double>() > 0.6);
+  REQUIRE(records_of(runA).size() == 5);
+
+  // eval with the best checkpoint on test gives the report's numbers exactly.
+  r = run_cli({"eval", "--run", runA.string(), "--split", "test"});
+  REQUIRE(r.code == 0);
+  json ev = read_json((runA / "eval_test.json").string());
+  for (const char* p : {"fused", "a", "b"}) {
+    for (const char* m : {"acc", "macro_f1", "map"}) {
+      INFO(p << " " << m);
+      REQUIRE(ev["metrics"][p][m].get<double>() == report["test"][p][m].get<double>());
+    }
+  }
+  REQUIRE(run_cli({"eval", "--run", runA.string(), "--split", "val", "--checkpoint", "last"}).code == 0);
+
+  r = run_cli({"compare", runA.string(), "--format", "csv"});
+  REQUIRE(r.code == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.4f", report["test"]["fused"]["acc"].get<double>());
+  REQUIRE(r.out.find(std::string(",boost,tiny-vectors,1,") + acc) != std::string::npos);
+
+  // A second train into the same directory is refused (it would mix two runs).
+  r = run_cli({"train", "--config", cfg, "--out", runA.string()});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("--resume") != std::string::npos);
+
+  // ---- Ctrl-C, then --resume: the same final numbers as the uninterrupted run ----------
+  const fs::path runB = root / "runB";
+  std::signal(SIGINT, ignore_sigint);  // a late signal (after training ended) must not kill the test
+  std::atomic<bool> done{false};
+  std::thread interrupter([&] {
+    // Interrupt as soon as the first epoch has been recorded.
+    while (!done.load()) {
+      std::ifstream in(runB / "metrics.jsonl");
+      std::string line;
+      if (in && std::getline(in, line) && !line.empty()) {
+        std::raise(SIGINT);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  r = run_cli({"train", "--config", cfg, "--out", runB.string()});
+  done.store(true);
+  interrupter.join();
+  INFO(r.out << r.err);
+  const bool interrupted = r.code == 130;
+  if (interrupted) {
+    REQUIRE(r.err.find("mmboost train --resume " + runB.string()) != std::string::npos);
+    REQUIRE_FALSE(fs::exists(runB / "report.json"));
+    REQUIRE(records_of(runB).size() < 5);
+  } else {
+    REQUIRE(r.code == 0);  // the signal came too late to stop it; resume must still agree
+    WARN("the run finished before Ctrl-C reached it");
+  }
+  r = run_cli({"train", "--resume", runB.string()});
+  REQUIRE(r.code == 0);
+  const std::vector<json> a = records_of(runA), b = records_of(runB);
+  REQUIRE(b.size() == a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("epoch " << i);
+    REQUIRE(b[i].dump() == a[i].dump());
+  }
+  json reportB = read_json((runB / "report.json").string());
+  REQUIRE(reportB["test"].dump() == report["test"].dump());
+  REQUIRE(reportB["classifiers"] == report["classifiers"]);
+  std::signal(SIGINT, SIG_DFL);
+
+  // ---- several seeds -------------------------------------------------------------------
+  const fs::path multi = root / "multi";
+  r = run_cli({"train", "--config", cfg, "--out", multi.string(), "--seeds", "0,1", "--epochs", "2"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(fs::exists(multi / "seed0" / "report.json"));
+  REQUIRE(fs::exists(multi / "seed1" / "report.json"));
+  json agg = read_json((multi / "aggregate.json").string());
+  REQUIRE(agg["seeds"] == json::array({0, 1}));
+  REQUIRE(agg["test"]["fused"]["acc"]["n"] == 2);
+  REQUIRE(read_json((multi / "seed1" / "config.json").string())["train"]["seed"] == 1);
+  r = run_cli({"compare", runA.string(), multi.string()});
+  REQUIRE(r.code == 0);
+  REQUIRE(r.out.find(" +- ") != std::string::npos);
+  REQUIRE(run_cli({"plot", multi.string()}).code == 0);
+  fs::remove_all(root);
+}

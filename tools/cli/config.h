@@ -1,0 +1,78 @@
+// mmboost CLI: run configs.
+//
+// A run config is one JSON document:
+//   {"name", "dataset", "description", "out",        <- the CLI's own top-level keys
+//    "include": "base.json" | ["a.json", ...],      <- optional, resolved at load time
+//    "data":   {...}   mm::data::default_config()    (data/config.h)
+//    "model":  {...}   mm::boost::default_config()   (boosting/trainer.h)
+//    "method": {...}
+//    "optim":  {...}
+//    "train":  {...}}
+// The schema is the union of the sections' defaults (schema_defaults()). Every key a user
+// writes must exist there: an unknown key is an error naming its dotted path and the nearest
+// valid key; a value of the wrong JSON type names the key and both types. An object whose
+// default is {} is a free map (any keys). "model.encoders.<modality>" is checked against
+// "model.encoder".
+//
+// Precedence, lowest first: defaults < included files (in order) < the file < CLI flags
+// (--epochs, --seed, ...) < --set key=value (in order given).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mm::cli {
+
+// A mistake in what the user wrote (command line or config): exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Defaults of the CLI's own top-level keys.
+nlohmann::json cli_defaults();
+// Union of cli_defaults() and the defaults of every section.
+nlohmann::json schema_defaults();
+
+// Reads a JSON config file, following "include" (paths relative to the including file;
+// later includes and then the file itself override earlier ones); the result has no
+// "include" key. Throws UsageError naming the file and the line/column of a syntax error, or
+// an include cycle.
+nlohmann::json load_config_file(const std::string& path);
+
+// Deep merge: objects are merged key by key, everything else in `over` replaces `base`.
+void merge_into(nlohmann::json& base, const nlohmann::json& over);
+
+// Applies "a.b.c=value" to `cfg` (creating intermediate objects). The value is parsed as JSON
+// when it parses, else taken as a string; where `defaults` holds a string at that path the raw
+// text is always taken as a string (so --set name=123 gives "123"). Throws UsageError for a
+// missing '=', an empty key, or a path through a non-object.
+void apply_set(nlohmann::json& cfg, const std::string& assignment, const nlohmann::json& defaults);
+
+// Checks `user` against `defaults` (see the top of this file). `path` is the dotted prefix of
+// `user` for messages. Throws UsageError.
+void validate_keys(const nlohmann::json& user, const nlohmann::json& defaults,
+                   const std::string& path = "");
+
+// Range checks of the CLI's keys and of well-known section keys (epochs >= 1, lr > 0, ...),
+// each applied only where the key exists. Throws UsageError naming the key and the range.
+void check_ranges(const nlohmann::json& cfg);
+
+// validate_keys + check_ranges, then the sections' own merge/validation (data::merge_config,
+// data::validate_config, boost::resolve_config); their errors are rethrown as UsageError.
+// Returns the fully resolved config: every key present.
+nlohmann::json resolve(const nlohmann::json& user);
+
+// Levenshtein distance with adjacent transpositions (optimal string alignment).
+size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate nearest to `key` ("" when none is reasonably close).
+std::string nearest(const std::string& key, const std::vector<std::string>& candidates);
+
+// Reads and writes a value at a dotted path (get returns null when absent).
+nlohmann::json get_path(const nlohmann::json& cfg, const std::string& dotted);
+void set_path(nlohmann::json& cfg, const std::string& dotted, const nlohmann::json& value);
+
+}  // namespace mm::cli

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The GPU check, in one script: configure with the CUDA backend, build, run the [cuda] tests
+# (the kernel test also under compute-sanitizer memcheck), run the kernel benchmarks and their
+# PyTorch peer, and write everything under $OUT. Designed to finish within 8 minutes on a
+# 16-core machine with one H100/H200; every stage has a time limit and the script goes on
+# (recording the failure) when one fails.
+#
+#   OUT=/path/to/results tools/device_check.sh
+#
+# Environment:
+#   OUT                   where results go (default ./device-out); at most 8 files are written:
+#                         summary.json, env.txt, device_check.log, tests.log, sanitizer.log,
+#                         bench.jsonl
+#   MMBOOST_DEPS_ROOT     a folder of unpacked Debian packages (tools/fetch_device_deps.sh),
+#                         used when the machine lacks Eigen, nlohmann-json, Catch2, stb,
+#                         libsndfile, FFTW, libsamplerate or pkg-config (default .deps/root)
+#   MMBOOST_BUILD_DIR     build folder (default /tmp/mmboost-device-build)
+#   MMBOOST_DEVICE_BUDGET total seconds for the script (default 470)
+#   MMBOOST_BENCH_REPS    timed repetitions per benchmark measurement (default 10 here)
+#   MMBOOST_DEVICE_FULL=1 also build everything and run the whole ctest suite if time is left
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${OUT:-$repo/device-out}
+build=${MMBOOST_BUILD_DIR:-/tmp/mmboost-device-build}
+budget=${MMBOOST_DEVICE_BUDGET:-470}
+export MMBOOST_BENCH_REPS=${MMBOOST_BENCH_REPS:-10}
+mkdir -p "$out" "$build"
+t0=$(date +%s)
+log=$out/device_check.log
+: >"$log"
+steps_json=""
+
+say() { echo "== [$(($(date +%s) - t0))s] $*" | tee -a "$log"; }
+left() { echo $((budget - ($(date +%s) - t0))); }
+
+# run_step NAME LIMIT_S LOGFILE CMD...: runs CMD with a time limit, appends its output to
+# LOGFILE, records rc and seconds in summary.json.
+run_step() {
+  local name=$1 limit=$2 file=$3
+  shift 3
+  local remaining
+  remaining=$(left)
+  if ((remaining < 10)); then
+    say "$name: skipped, time budget spent"
+    steps_json+="{\"step\":\"$name\",\"rc\":null,\"skipped\":true},"
+    return 1
+  fi
+  ((limit > remaining)) && limit=$remaining
+  say "$name (limit ${limit}s): $*"
+  local s=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" >>"$file" 2>&1
+  local rc=$?
+  local secs=$(($(date +%s) - s))
+  say "$name: rc=$rc in ${secs}s"
+  steps_json+="{\"step\":\"$name\",\"rc\":$rc,\"seconds\":$secs},"
+  return $rc
+}
+
+# ---- environment ---------------------------------------------------------------------------
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "repo: $repo ($(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
+  nvidia-smi -L 2>&1 || echo "nvidia-smi: not found"
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv 2>&1
+  command -v nvcc >/dev/null && nvcc --version | tail -2
+  cmake --version | head -1
+  echo "cores: $(nproc)"
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
+  command -v compute-sanitizer || echo "compute-sanitizer: not found"
+} >"$out/env.txt" 2>&1
+cat "$out/env.txt" >>"$log"
+
+if [[ -z "${CUDACXX:-}" && ! -x "$(command -v nvcc)" && -x /usr/local/cuda/bin/nvcc ]]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+[[ -z "$arch" ]] && arch=90
+
+# ---- dependencies from an unpacked Debian folder -------------------------------------------
+cmake_extra=()
+deps=${MMBOOST_DEPS_ROOT:-$repo/.deps/root}
+if [[ -d "$deps/usr" ]]; then
+  deps=$(cd "$deps" && pwd)
+  say "using unpacked packages from $deps"
+  # .pc files name /usr; rewrite them to the folder (one pass, so the new prefix is not
+  # rewritten again).
+  pcdir=$build/pkgconfig
+  mkdir -p "$pcdir"
+  for pc in "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc "$deps"/usr/share/pkgconfig/*.pc; do
+    [[ -f "$pc" ]] && sed "s|/usr|$deps/usr|g" "$pc" >"$pcdir/$(basename "$pc")"
+  done
+  export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export CMAKE_PREFIX_PATH=$deps/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+  export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}
+  if ! command -v pkg-config >/dev/null && [[ -x "$deps/usr/bin/pkgconf" ]]; then
+    cmake_extra+=("-DPKG_CONFIG_EXECUTABLE=$deps/usr/bin/pkgconf")
+  fi
+fi
+
+# ---- cuDNN: the toolkit's, a system one, or the one inside PyTorch's wheels ----------------
+cudnn_inc="" cudnn_lib=""
+py_cudnn=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+for d in /usr/local/cuda/include /usr/include /usr/include/x86_64-linux-gnu /usr/local/include \
+  ${py_cudnn:+$py_cudnn/include}; do
+  if [[ -f "$d/cudnn.h" ]]; then cudnn_inc=$d; break; fi
+done
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu /usr/local/lib \
+  ${py_cudnn:+$py_cudnn/lib}; do
+  for f in "$d/libcudnn.so" "$d/libcudnn.so.9"; do
+    if [[ -e "$f" ]]; then cudnn_lib=$f; break 2; fi
+  done
+done
+if [[ -n "$cudnn_inc" && -n "$cudnn_lib" ]]; then
+  say "cuDNN: $cudnn_inc, $cudnn_lib"
+  cmake_extra+=("-DCUDNN_INCLUDE_DIR=$cudnn_inc" "-DCUDNN_LIBRARY=$cudnn_lib")
+  export LD_LIBRARY_PATH=$(dirname "$cudnn_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+else
+  say "cuDNN not found (header '$cudnn_inc', library '$cudnn_lib'); configure will fail"
+fi
+
+# ---- configure and build -------------------------------------------------------------------
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+targets=(test_cuda_ops test_cuda_kernels bench_fused_hidden bench_boost_loss bench_ogm_score_sum)
+run_step configure 90 "$log" cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DMMBOOST_CUDA=ON -DMMBOOST_CUDA_ARCHS="$arch" -DMMBOOST_BUILD_BENCHMARKS=ON "${cmake_extra[@]}"
+run_step build 300 "$log" cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
+
+# ---- tests ---------------------------------------------------------------------------------
+tests_log=$out/tests.log
+: >"$tests_log"
+for t in test_cuda_ops test_cuda_kernels; do
+  exe=$build/tests/$t
+  if [[ -x "$exe" ]]; then
+    run_step "$t" 120 "$tests_log" "$exe" --order decl --durations yes
+  else
+    say "$t: not built"
+    steps_json+="{\"step\":\"$t\",\"rc\":null,\"missing\":true},"
+  fi
+done
+
+san_log=$out/sanitizer.log
+: >"$san_log"
+if command -v compute-sanitizer >/dev/null && [[ -x "$build/tests/test_cuda_kernels" ]]; then
+  run_step memcheck_kernels 120 "$san_log" compute-sanitizer --tool memcheck --error-exitcode 99 \
+    "$build/tests/test_cuda_kernels" --order decl
+else
+  echo "compute-sanitizer or test_cuda_kernels missing: memcheck skipped" >>"$san_log"
+fi
+
+# ---- benchmarks ----------------------------------------------------------------------------
+bench=$out/bench.jsonl
+: >"$bench"
+for b in bench_boost_loss bench_ogm_score_sum bench_fused_hidden; do
+  exe=$build/benchmarks/cuda/$b
+  if [[ -x "$exe" ]]; then
+    run_step "$b" 90 "$bench" "$exe"
+  else
+    say "$b: not built"
+  fi
+done
+if python3 -c 'import torch' 2>/dev/null; then
+  export PYTHONUNBUFFERED=1
+  run_step pytorch_kernels 120 "$bench" python3 "$repo/benchmarks/cuda/pytorch_kernels.py"
+else
+  say "PyTorch not importable: its peer benchmark skipped"
+fi
+
+# ---- optional: everything else -------------------------------------------------------------
+if [[ "${MMBOOST_DEVICE_FULL:-0}" == 1 ]] && (($(left) > 120)); then
+  run_step build_all $(($(left) - 60)) "$log" cmake --build "$build" --parallel "$(nproc)"
+  run_step ctest_all $(left) "$tests_log" ctest --test-dir "$build" --output-on-failure
+fi
+
+# ---- summary -------------------------------------------------------------------------------
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+cat >"$out/summary.json" <<EOF
+{"script":"tools/device_check.sh","gpu":"${gpu:-unknown}","arch":"$arch","seconds":$(($(date +%s) - t0)),
+ "steps":[${steps_json%,}]}
+EOF
+say "done; results in $out"
+cat "$out/summary.json" | tee -a "$log"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fetches the Debian packages mmboost builds against (beyond the CUDA toolkit) and unpacks them
+# into a folder, for a machine that has a compiler, CMake and CUDA but neither these packages
+# nor network access (the GPU machine of tools/device_check.sh).
+#
+#   tools/fetch_device_deps.sh             -> .deps/root (git-ignored), .deps/debs (the .debs)
+#   MMBOOST_DEPS_ROOT=/some/dir tools/fetch_device_deps.sh
+#
+# Run it on a Debian/Ubuntu machine with apt (this one): `apt-get download` needs no root, and
+# `dpkg -x` only unpacks, nothing is installed. device_check.sh then points CMake, pkg-config
+# and the loader at the folder (MMBOOST_DEPS_ROOT, default .deps/root).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dest=${MMBOOST_DEPS_ROOT:-$repo/.deps/root}
+debs=$repo/.deps/debs
+
+# Headers and link-time libraries, plus every shared library those link against that a bare
+# CUDA image may lack (libsndfile's codecs), and pkg-config itself (pkgconf).
+pkgs=(
+  libeigen3-dev nlohmann-json3-dev catch2
+  libstb-dev libstb0
+  libsndfile1-dev libsndfile1
+  libflac-dev libflac12 libogg-dev libogg0 libvorbis-dev libvorbis0a libvorbisenc2 libvorbisfile3
+  libopus-dev libopus0 libmpg123-dev libmpg123-0 libmp3lame0
+  libfftw3-dev libfftw3-single3 libfftw3-double3 libfftw3-long3 libfftw3-quad3
+  libsamplerate0-dev libsamplerate0
+  pkgconf pkgconf-bin libpkgconf3
+)
+
+mkdir -p "$debs" "$dest"
+echo "fetch_device_deps: downloading ${#pkgs[@]} packages into $debs"
+if ! (cd "$debs" && apt-get download "${pkgs[@]}"); then
+  echo "fetch_device_deps: apt-get download failed; if the package lists are missing, run" >&2
+  echo "  apt-get update   (as root) and try again" >&2
+  exit 1
+fi
+
+for f in "$debs"/*.deb; do
+  dpkg -x "$f" "$dest"
+done
+# The working tree travels to the device with a 64 MiB cap: drop what the build never reads
+# (documentation, static archives, FFTW's other precisions, Eigen's unsupported modules).
+# Catch2's static main library stays: its CMake package checks that the file exists.
+rm -rf "$dest/usr/share/doc" "$dest/usr/share/man" "$dest/usr/share/lintian" \
+  "$dest/usr/share/info" "$dest/usr/share/bug" "$dest/usr/include/eigen3/unsupported"
+find "$dest/usr/lib/x86_64-linux-gnu" -name '*.a' -delete
+find "$dest/usr/lib/x86_64-linux-gnu" \( -name 'libfftw3.so*' -o -name 'libfftw3l*' \
+  -o -name 'libfftw3q*' -o -name 'libfftw3_*' -o -name 'libfftw3f_*' \) -delete
+
+echo "fetch_device_deps: unpacked into $dest ($(du -sh "$dest" | cut -f1))"
+echo "fetch_device_deps: on the GPU machine, run tools/device_check.sh with this folder carried"
+echo "  (MMBOOST_DEPS_ROOT defaults to .deps/root)"
