@@ -66,7 +66,9 @@ void check_riff_complete(const unsigned char* d, size_t n, const std::string& na
       }
       return;
     }
-    pos += 8 + size + (size & 1u);
+    // in size_t: a chunk size near 2^32 must not wrap the step to 0 (an endless loop the
+    // fuzzer found when the sum was done in 32 bits)
+    pos += size_t{8} + size + (size & 1u);
   }
 }
 
@@ -95,7 +97,8 @@ Waveform decode_audio_memory(const void* data, size_t nbytes, const std::string&
   Waveform w;
   w.sample_rate = info.samplerate;
   const int C = info.channels;
-  const sf_count_t chunk = 16384;
+  // (the buffer is sized by the header only up to a cap, so small files stay cheap)
+  const sf_count_t chunk = info.frames > 0 ? std::min<sf_count_t>(info.frames, 16384) : 16384;
   std::vector<float> buf(static_cast<size_t>(chunk * C));
   for (;;) {
     sf_count_t got = sf_readf_float(f, buf.data(), chunk);
@@ -184,8 +187,14 @@ namespace {
 // One FFTW plan per n_fft. FFTW's planner is not thread-safe, execution with new arrays is
 // (fftwf_execute_dft_r2c), so plans are made once under a lock and then shared.
 struct Plan {
-  fftwf_plan plan;
+  fftwf_plan plan = nullptr;
   std::vector<float> window;  // periodic Hann, (n_fft)
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    if (plan) fftwf_destroy_plan(plan);
+  }
 };
 
 const Plan& plan_for(int n_fft) {

@@ -32,12 +32,12 @@ struct DemoOptions {
   // audio
   int sample_rate = 16000;
   double clip_seconds = 1.0;
-  double audio_snr_db = 0.0;           // speech-to-noise ratio of the added noise
+  double audio_snr_db = 30.0;          // speech-to-noise ratio of the added noise, dB
   int voices = 8;                      // espeak-ng voices used (1..8), x 3 pitches x 3 speeds
   // vision
   int image_size = 64;
   int frames_per_clip = 1;
-  double image_noise = 0.35;           // std of additive Gaussian noise, image in [0, 1]
+  double image_noise = 0.45;           // std of additive Gaussian noise, image in [0, 1]
   double image_blur = 1.2;             // Gaussian blur sigma in output pixels (0: none)
   double image_occlusion = 0.35;       // side of a random grey square, fraction of image_size
   double image_contrast = 0.6;         // garment contrast against the background, in (0, 1]

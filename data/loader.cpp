@@ -566,11 +566,13 @@ std::unique_ptr<Stream> make_stream(const json& cfg_in, const std::string& split
     data.samples.resize(static_cast<size_t>(opt.limit));
   }
   std::vector<ModalityProc> procs = make_procs(spec);
-  if (split != "train") {
+  bool need_vector = false;
+  for (const auto& p : procs) need_vector |= p.spec.type == "vector" && p.dim == 0;
+  if (need_vector && split != "train") {
     // vector widths come from the train split so every split agrees
     SplitData tr = parse_list(spec, classes, read_text_file(spec.list_train), spec.list_train, "train", false, true);
     infer_vector_dims(procs, tr.samples.empty() ? data.samples : tr.samples);
-  } else {
+  } else if (need_vector) {
     infer_vector_dims(procs, data.samples);
   }
   std::unique_ptr<DiskCache> cache;

@@ -274,4 +274,11 @@ TEST_CASE("audio decode: bad files give errors naming the file and the reason", 
     require_error_naming(p, "empty file");
   }
   SECTION("missing file") { require_error_naming(dir / "nope.wav", "cannot open"); }
+  SECTION("a chunk size near 2^32 (found by fuzz_wav: the chunk walk once looped forever)") {
+    std::string p = dir / "huge_chunk.wav";
+    std::string b = std::string("RIFF\x24\x7d\x00\x00WAVEfmt ", 16) + std::string("\xf7\xff\xff\xff", 4) +
+                    std::string(40, '\0');
+    mmtest::write_text(p, b);
+    require_error_naming(p, "not a readable audio file");
+  }
 }

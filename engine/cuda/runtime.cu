@@ -209,6 +209,16 @@ CachingAllocator& allocator() {
   return *a;
 }
 
+// MMBOOST_CUDA_NO_CACHE=1: exact-size cudaMalloc/cudaFree per tensor, so that
+// compute-sanitizer memcheck sees every allocation's true bounds (tools/device_check.sh).
+bool caching_disabled() {
+  static const bool off = [] {
+    const char* v = std::getenv("MMBOOST_CUDA_NO_CACHE");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return off;
+}
+
 size_t round_size(size_t n) {
   constexpr size_t kSmall = 512, kLarge = size_t(2) << 20, kSplit = size_t(1) << 20;
   if (n == 0) n = 1;
@@ -221,11 +231,12 @@ size_t round_size(size_t n) {
 void* device_alloc(size_t nbytes) {
   MM_CHECK(available(), "CUDA tensor requested but no CUDA device is available: check "
                         "nvidia-smi, or run with --device cpu");
-  const size_t size = round_size(nbytes);
+  const bool exact = caching_disabled();
+  const size_t size = exact ? (nbytes ? nbytes : 1) : round_size(nbytes);
   const int dev = current_device();
   CachingAllocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mu);
-  auto it = a.free_lists.find({dev, size});
+  auto it = exact ? a.free_lists.end() : a.free_lists.find({dev, size});
   if (it != a.free_lists.end() && !it->second.empty()) {
     void* p = it->second.back();
     it->second.pop_back();
@@ -265,6 +276,10 @@ void device_free(void* ptr) {
   const Block b = it->second;
   a.live.erase(it);
   a.allocated -= b.size;
+  if (caching_disabled()) {
+    cudaFree(ptr);  // waits for queued work that may still use the block
+    return;
+  }
   a.cached += b.size;
   a.free_lists[{b.device, b.size}].push_back(ptr);
 }

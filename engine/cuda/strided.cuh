@@ -23,7 +23,7 @@ struct StridedPlan {
   int64_t stride[NV][kMaxDims] = {};
 
   // Offsets (in elements) of linear element i (row-major over `size`) in every view.
-  __device__ inline void offsets(int64_t i, int64_t* off) const {
+  __host__ __device__ inline void offsets(int64_t i, int64_t* off) const {
 #pragma unroll
     for (int v = 0; v < NV; ++v) off[v] = 0;
     for (int d = ndim - 1; d >= 0; --d) {
