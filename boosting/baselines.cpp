@@ -1,9 +1,11 @@
 // Baselines as method plug-ins: unimodal training and naive joint training (sum-of-logits and
 // concatenation fusion, one cross-entropy on the fused logits). The registry of built-in
-// methods is at the end.
+// methods is at the end; the paper's comparison methods live in baseline_*.cpp (baselines.h).
 #include <functional>
 
+#include "boosting/baselines.h"
 #include "boosting/boost_method.h"
+#include "boosting/late_fusion.h"
 #include "boosting/method.h"
 #include "boosting/networks.h"
 #include "engine/error.h"
@@ -67,76 +69,50 @@ class UnimodalMethod : public Method {
   std::shared_ptr<nn::Linear> head_;
 };
 
-// Naive joint training. sum: z_r = head(psi_r(u_r)) per modality, fused = sum_r z_r.
-// concat: fused = head(psi([u_1, ..., u_M])); a modality alone is scored with the other
-// modalities' features set to zero.
-class JointMethod : public Method {
+// Naive joint training with concatenation fusion: fused = head(psi([u_1, ..., u_M])); a modality
+// alone is scored with the other modalities' features set to zero. (Sum fusion is
+// LateFusionMethod, late_fusion.h.)
+class ConcatJointMethod : public Method {
  public:
-  explicit JointMethod(bool concat) : concat_(concat) {}
-  std::string name() const override { return concat_ ? "joint_concat" : "joint_sum"; }
+  std::string name() const override { return "joint_concat"; }
 
   void build(const MethodContext& ctx) override {
     spec_ = ctx.spec;
-    const int64_t M = spec_.num_modalities();
     net_ = std::make_shared<Net>();
     auto enc = net_->add("encoders", std::make_shared<models::ModuleDict>());
     encoders_ = build_encoders(ctx, *enc);
     auto cls = net_->add("classifiers", std::make_shared<models::ModuleDict>());
-    const auto hidden = classifier_hidden(ctx.config);
     int64_t width = 0;
-    if (concat_) {
-      for (const auto& e : encoders_) width += e->out_dim();
-      classifiers_.push_back(cls->add("concat", std::make_shared<models::ConfigurableClassifier>(width, hidden, *ctx.gen)));
-    } else {
-      for (int64_t m = 0; m < M; ++m)
-        classifiers_.push_back(cls->add(spec_.modalities[m], std::make_shared<models::ConfigurableClassifier>(
-                                                                 encoders_[m]->out_dim(), hidden, *ctx.gen)));
-      for (int64_t m = 1; m < M; ++m)
-        MM_CHECK(classifiers_[m]->out_dim() == classifiers_[0]->out_dim(),
-                 "joint_sum shares one head, but the classifiers' output widths differ; give the "
-                 "classifiers a hidden layer (model.classifier_hidden)");
-    }
-    head_ = net_->add("head", std::make_shared<nn::Linear>(classifiers_[0]->out_dim(), spec_.num_classes,
+    for (const auto& e : encoders_) width += e->out_dim();
+    classifier_ = cls->add("concat", std::make_shared<models::ConfigurableClassifier>(
+                                         width, classifier_hidden(ctx.config), *ctx.gen));
+    head_ = net_->add("head", std::make_shared<nn::Linear>(classifier_->out_dim(), spec_.num_classes,
                                                            true, *ctx.gen));
     net_->to(ctx.device);
   }
   nn::Module& net() override { return *net_; }
   std::vector<std::pair<std::string, std::vector<Tensor>>> param_groups() override {
     std::vector<std::pair<std::string, std::vector<Tensor>>> g;
-    for (size_t m = 0; m < encoders_.size(); ++m) {
-      std::vector<Tensor> p = encoders_[m]->parameters();
-      if (!concat_)
-        for (const auto& t : classifiers_[m]->parameters()) p.push_back(t);
-      g.emplace_back("mod." + spec_.modalities[m], p);
-    }
+    for (size_t m = 0; m < encoders_.size(); ++m) g.emplace_back("mod." + spec_.modalities[m], encoders_[m]->parameters());
     std::vector<Tensor> shared = head_->parameters();
-    if (concat_)
-      for (const auto& t : classifiers_[0]->parameters()) shared.push_back(t);
+    for (const auto& t : classifier_->parameters()) shared.push_back(t);
     g.emplace_back("shared.head", shared);
     return g;
   }
 
-  // Per-modality logits (sum) or the concatenated features (concat).
   Predictions forward_all(const data::Batch& b, bool per_modality) {
     const int64_t M = spec_.num_modalities();
     std::vector<Tensor> u(M);
     for (int64_t m = 0; m < M; ++m) u[m] = encoders_[m]->forward(b.inputs.at(m));  // (B,D_r)
     Predictions p;
     p.modality_logits.resize(M);
-    if (!concat_) {
-      for (int64_t m = 0; m < M; ++m) {
-        p.modality_logits[m] = head_->forward(classifiers_[m]->forward(u[m]));
-        p.fused_logits = m == 0 ? p.modality_logits[m] : add(p.fused_logits, p.modality_logits[m]);
-      }
-      return p;
-    }
-    p.fused_logits = head_->forward(classifiers_[0]->forward(concat(u, 1)));
+    p.fused_logits = head_->forward(classifier_->forward(concat(u, 1)));
     if (per_modality) {
       for (int64_t m = 0; m < M; ++m) {
         std::vector<Tensor> only(M);
         for (int64_t r = 0; r < M; ++r)
           only[r] = r == m ? u[r] : Tensor::zeros(u[r].shape(), DType::F32, u[r].device());
-        p.modality_logits[m] = head_->forward(classifiers_[0]->forward(concat(only, 1)));
+        p.modality_logits[m] = head_->forward(classifier_->forward(concat(only, 1)));
       }
     }
     return p;
@@ -150,11 +126,10 @@ class JointMethod : public Method {
   Predictions predict(const data::Batch& b) override { return forward_all(b, true); }
 
  private:
-  bool concat_;
   DataSpec spec_;
   std::shared_ptr<Net> net_;
   std::vector<std::shared_ptr<models::Encoder>> encoders_;
-  std::vector<std::shared_ptr<models::ConfigurableClassifier>> classifiers_;
+  std::shared_ptr<models::ConfigurableClassifier> classifier_;
   std::shared_ptr<nn::Linear> head_;
 };
 
@@ -163,8 +138,31 @@ class JointMethod : public Method {
 void register_builtin_methods(const std::function<void(const std::string&, MethodFactory)>& add) {
   add("boost", [] { return std::make_unique<BoostMethod>(); });
   add("unimodal", [] { return std::make_unique<UnimodalMethod>(); });
-  add("joint_sum", [] { return std::make_unique<JointMethod>(false); });
-  add("joint_concat", [] { return std::make_unique<JointMethod>(true); });
+  add("joint_sum", [] { return std::make_unique<LateFusionMethod>(); });
+  add("joint_concat", [] { return std::make_unique<ConcatJointMethod>(); });
+  register_baseline_methods(add);
+}
+
+}  // namespace mm::boost
+
+namespace mm::boost {
+
+void register_baseline_methods(const AddMethodFn& add) {
+  register_modulation_methods(add);
+  register_validation_methods(add);
+  register_alternating_methods(add);
+  register_multiloss_methods(add);
+}
+
+nlohmann::json baseline_method_defaults() {
+  nlohmann::json all = nlohmann::json::object();
+  for (const auto& part : {modulation_method_defaults(), validation_method_defaults(),
+                           alternating_method_defaults(), multiloss_method_defaults()})
+    for (auto it = part.begin(); it != part.end(); ++it) {
+      MM_CHECK(!all.contains(it.key()), "two baseline files define method." << it.key());
+      all[it.key()] = it.value();
+    }
+  return all;
 }
 
 }  // namespace mm::boost

@@ -4,8 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "boosting/baselines.h"
 #include "boosting/trainer.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::boost {
 
@@ -22,7 +24,7 @@ json default_config() {
       {"resnet_width", 64},           // channels of ResNet18's first stage (64 = standard)
       {"frames_layout", "TCHW"},      // per-sample frames (T,C,H,W) or "CTHW" (C,T,H,W)
   };
-  return json{
+  json config{
       {"model",
        {
            {"encoder", encoder},
@@ -31,7 +33,7 @@ json default_config() {
        }},
       {"method",
        {
-           {"name", "boost"},  // boost | unimodal | joint_sum | joint_concat
+           {"name", "boost"},  // boost | unimodal | joint_sum | joint_concat | a baseline (baselines.h)
            // sustained boosting loss, eqs (2)-(6)
            {"lambda", 0.2},
            {"terms", {{"eps", true}, {"eps_o", true}, {"eps_p", true}}},
@@ -93,102 +95,19 @@ json default_config() {
            {"select_metric", "acc"},  // fused validation metric that picks "best": acc | macro_f1 | map
        }},
   };
+  // Each comparison method's options: method.ogm, method.mslr, ... (baselines.h).
+  const json baselines = baseline_method_defaults();
+  for (auto it = baselines.begin(); it != baselines.end(); ++it) config["method"][it.key()] = it.value();
+  return config;
 }
-
-namespace {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string closest_key(const json& obj, const std::string& key) {
-  std::string best;
-  size_t bd = static_cast<size_t>(-1);
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    size_t d = edit_distance(key, it.key());
-    if (d < bd) { bd = d; best = it.key(); }
-  }
-  return best;
-}
-
-const char* kind(const json& v) {
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_array()) return "an array";
-  if (v.is_object()) return "an object";
-  return "null";
-}
-
-bool same_kind(const json& def, const json& v) {
-  if (def.is_number()) return v.is_number();
-  if (def.is_boolean()) return v.is_boolean();
-  if (def.is_string()) return v.is_string();
-  if (def.is_array()) {
-    if (!v.is_array()) return false;
-    if (def.empty()) return true;
-    for (const auto& e : v)
-      if (!same_kind(def.front(), e)) return false;
-    return true;
-  }
-  if (def.is_object()) return v.is_object();
-  return true;
-}
-
-// Merges `user` into `out` (which holds the defaults), checking keys and kinds.
-void merge_checked(json& out, const json& user, const std::string& path) {
-  MM_CHECK(user.is_object(), "config: '" << (path.empty() ? "<root>" : path)
-                                         << "' must be an object, got " << kind(user));
-  for (auto it = user.begin(); it != user.end(); ++it) {
-    const std::string key = it.key();
-    const std::string full = path.empty() ? key : path + "." + key;
-    MM_CHECK(out.contains(key), "config: unknown key '" << full << "' (did you mean '"
-                                                       << (path.empty() ? "" : path + ".")
-                                                       << closest_key(out, key) << "'?)");
-    json& def = out[key];
-    if (full == "model.encoders") {
-      MM_CHECK(it.value().is_object(),
-               "config: 'model.encoders' maps modality names to encoder objects, got "
-                   << kind(it.value()));
-      continue;  // checked below against model.encoder
-    }
-    MM_CHECK(same_kind(def, it.value()), "config: '" << full << "' must be " << kind(def)
-                                                     << (def.is_array() && !def.empty()
-                                                             ? std::string(" of ") + kind(def.front()) + "s"
-                                                             : std::string())
-                                                     << " (default " << def.dump() << "), got "
-                                                     << it.value().dump());
-    if (def.is_object() && !def.empty())
-      merge_checked(def, it.value(), full);
-    else
-      def = it.value();
-  }
-}
-
-}  // namespace
 
 json resolve_config(const json& user) {
   json out = default_config();
   if (user.is_null()) return out;
-  merge_checked(out, user, "");
-  if (user.contains("model") && user["model"].contains("encoders")) {
-    json encs = json::object();
-    const json& enc_default = out["model"]["encoder"];
-    for (auto it = user["model"]["encoders"].begin(); it != user["model"]["encoders"].end(); ++it) {
-      json e = enc_default;
-      merge_checked(e, it.value(), "model.encoders." + it.key());
-      encs[it.key()] = it.value();  // keep only the overrides; defaults follow model.encoder
-    }
-    out["model"]["encoders"] = encs;
-  }
+  // model.encoders: modality name -> overrides of model.encoder, each checked against it.
+  MergeOptions options;
+  options.entry_defaults["model.encoders"] = out["model"]["encoder"];
+  merge_checked(out, user, "", options);
   return out;
 }
 

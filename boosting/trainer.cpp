@@ -416,12 +416,16 @@ void Trainer::restore(const std::string& path, data::BatchStream& stream, bool f
   MM_CHECK(mname == config_.at("method").at("name").get<std::string>(),
            "'" << path << "' holds a model of method \"" << mname << "\" but method.name is \""
                << config_.at("method").at("name").get<std::string>() << "\"");
-  if (!built_) {
-    build(spec);
-  } else {
+  if (built_) {
     MM_CHECK(spec.modalities == spec_.modalities && spec.input_shapes == spec_.input_shapes,
              "'" << path << "' does not match the model already built (modalities or input shapes)");
   }
+  // Always a fresh model: the checkpoint may come from an epoch with fewer classifiers than
+  // the model has grown to since (the best epoch loaded after training ends). Building draws
+  // initial weights from the generator; a weights-only load leaves the generator as it was.
+  const uint64_t gen_seed = gen_.seed(), gen_counter = gen_.counter();
+  build(spec);
+  if (!full) gen_.set_state(gen_seed, gen_counter);
   // Structure first (classifiers per modality, registered with the optimizer in the same
   // order as when they were added), then the tensors.
   method_->load_structure(meta.at("method"));

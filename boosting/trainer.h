@@ -39,9 +39,9 @@ namespace mm::boost {
 // (each key optional; it overrides "model.encoder" for that modality).
 nlohmann::json default_config();
 
-// Merges `user` over default_config(); throws mm::Error naming any unknown key (with the
-// closest known key) or a value of the wrong JSON type. "model.encoders" entries are checked
-// against "model.encoder".
+// Merges `user` over default_config() by mm::merge_checked (engine/json_check.h): throws
+// mm::ConfigError (an mm::Error) naming any unknown key (with the nearest valid key) or a value
+// of the wrong JSON type. "model.encoders" entries are checked against "model.encoder".
 nlohmann::json resolve_config(const nlohmann::json& user);
 
 // Progress inside an epoch, reported after each training batch.

@@ -1,11 +1,11 @@
 // mmboost data: defaults, merging and validation of the "data" config section.
 #include "data/config.h"
 
-#include <algorithm>
 #include <cmath>
 #include <set>
 
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::data {
 
@@ -99,70 +99,6 @@ std::vector<std::string> DatasetInfo::modality_names() const {
 
 namespace {
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string nearest_key(const json& obj, const std::string& key) {
-  std::string best;
-  size_t bd = SIZE_MAX;
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    size_t d = edit_distance(key, it.key());
-    if (d < bd) {
-      bd = d;
-      best = it.key();
-    }
-  }
-  return best;
-}
-
-const char* type_word(const json& v) {
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_array()) return "an array";
-  if (v.is_object()) return "an object";
-  return "null";
-}
-
-bool same_kind(const json& def, const json& v) {
-  if (def.is_boolean()) return v.is_boolean();
-  if (def.is_number_integer()) return v.is_number_integer();
-  if (def.is_number()) return v.is_number();
-  if (def.is_string()) return v.is_string();
-  if (def.is_array()) return v.is_array();
-  if (def.is_object()) return v.is_object();
-  return true;
-}
-
-// Merges `user` over `def` in place; `path` is the dotted prefix for messages.
-void merge_into(json& def, const json& user, const std::string& path) {
-  MM_CHECK(user.is_object(), path << ": expected an object, got " << type_word(user));
-  for (auto it = user.begin(); it != user.end(); ++it) {
-    const std::string key = path + "." + it.key();
-    auto d = def.find(it.key());
-    if (d == def.end()) {
-      MM_FAIL("unknown config key \"" << key << "\"; did you mean \"" << path << "."
-                                       << nearest_key(def, it.key()) << "\"?");
-    }
-    MM_CHECK(same_kind(*d, it.value()),
-             "config key \"" << key << "\" must be " << type_word(*d) << ", got " << type_word(it.value())
-                              << " (" << it.value().dump() << ")");
-    if (d->is_object()) merge_into(*d, it.value(), key);
-    else *d = it.value();
-  }
-}
-
 void check_choice(const json& v, const std::string& key, std::initializer_list<const char*> allowed) {
   std::string s = v.get<std::string>();
   for (const char* a : allowed) if (s == a) return;
@@ -239,7 +175,7 @@ void validate_frames(const json& f, const std::string& p) {
 json merge_config(const json& user) {
   json cfg = default_config();
   if (user.is_null()) return cfg;
-  merge_into(cfg, user, "data");
+  merge_checked(cfg, user, "data");
   return cfg;
 }
 
@@ -251,7 +187,7 @@ void validate_config(const json& cfg) {
                                                                     << "\"; pass it through merge_config()");
   }
   json probe = def;
-  merge_into(probe, cfg, "data");
+  merge_checked(probe, cfg, "data");
 
   check_choice(cfg["format"], "data.format", {"cremad", "kinetics_sounds", "vggsound", "layout", "manifest"});
   for (const char* s : {"train", "val", "test"}) {
@@ -282,15 +218,10 @@ void validate_config(const json& cfg) {
     std::string p = "data.modalities[" + std::to_string(i) + "]";
     MM_CHECK(m.is_object(), p << " must be an object like {\"name\": \"audio\", \"type\": \"audio\", \"path\": "
                                  "\"AudioWAV/{id}.wav\"}");
+    // keys and kinds only: the audio/frames/vector overrides are merged over the section below
     json allowed = {{"name", ""}, {"type", ""}, {"path", ""}, {"audio", json::object()},
                     {"frames", json::object()}, {"vector", json::object()}};
-    for (auto it = m.begin(); it != m.end(); ++it) {
-      MM_CHECK(allowed.contains(it.key()), "unknown config key \"" << p << "." << it.key() << "\"; did you mean \""
-                                                                   << p << "." << nearest_key(allowed, it.key())
-                                                                   << "\"?");
-      MM_CHECK(same_kind(allowed[it.key()], it.value()),
-               "config key \"" << p << "." << it.key() << "\" must be " << type_word(allowed[it.key()]));
-    }
+    merge_checked(allowed, m, p);
     MM_CHECK(m.contains("name") && !m["name"].get<std::string>().empty(), p << " needs a \"name\"");
     MM_CHECK(seen.insert(m["name"].get<std::string>()).second,
              "data.modalities has two entries named \"" << m["name"].get<std::string>() << "\"");
@@ -298,7 +229,7 @@ void validate_config(const json& cfg) {
     for (const char* sec : {"audio", "frames", "vector"}) {
       if (!m.contains(sec)) continue;
       json merged = cfg[sec];
-      merge_into(merged, m[sec], p + "." + sec);
+      merge_checked(merged, m[sec], p + "." + sec);
       if (std::string(sec) == "audio") validate_audio(merged, p + ".audio");
       if (std::string(sec) == "frames") validate_frames(merged, p + ".frames");
     }

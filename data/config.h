@@ -36,8 +36,9 @@ namespace mm::data {
 nlohmann::json default_config();
 
 // default_config() with `user` merged over it (objects merged key by key, other values
-// replaced). Throws mm::Error on an unknown key (naming its dotted path and the nearest valid
-// key) or a value of the wrong type. Applying it to an already merged section is a no-op.
+// replaced). Throws mm::ConfigError (an mm::Error) on an unknown key (naming its dotted path
+// and the nearest valid key) or a value of the wrong type: mm::merge_checked's rules
+// (engine/json_check.h). Applying it to an already merged section is a no-op.
 nlohmann::json merge_config(const nlohmann::json& user);
 
 // Checks a merged section: types, ranges and consistency (e.g. mean/std length == channels).

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/cli_testing.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/config.h"
@@ -21,6 +22,8 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace mm::cli;
+using mmtest::run_cli;
+using mmtest::RunResult;
 
 namespace {
 
@@ -33,18 +36,6 @@ std::string usage_error(F&& f) {
     return e.what();
   }
   return "";
-}
-
-struct RunResult {
-  int code;
-  std::string out, err;
-};
-
-RunResult run_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  Console con{out, err, false, ""};
-  int code = run(args, con);
-  return {code, out.str(), err.str()};
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -184,8 +175,8 @@ TEST_CASE("edit distance counts an adjacent transposition as one edit", "[cpu][c
   REQUIRE(edit_distance("kitten", "sitting") == 3);
   REQUIRE(edit_distance("lamdba", "lambda") == 1);
   REQUIRE(edit_distance("", "abc") == 3);
-  REQUIRE(nearest("epcohs", {"epochs", "seed", "device"}) == "epochs");
-  REQUIRE(nearest("zzzzzz", {"epochs", "seed"}).empty());
+  REQUIRE(nearest_name("epcohs", {"epochs", "seed", "device"}) == "epochs");
+  REQUIRE(nearest_name("zzzzzz", {"epochs", "seed"}).empty());
 }
 
 // ---- exit codes -------------------------------------------------------------------------

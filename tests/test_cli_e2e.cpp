@@ -14,26 +14,17 @@
 #include <thread>
 
 #include "data/npy.h"
+#include "tests/cli_testing.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/rundir.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace mm::cli;
+using mmtest::run_cli;
+using mmtest::RunResult;
 
 namespace {
-
-struct RunResult {
-  int code;
-  std::string out, err;
-};
-
-RunResult run_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  Console con{out, err, false, ""};
-  int code = run(args, con);
-  return {code, out.str(), err.str()};
-}
 
 // Three classes; modality "a" (6 values) carries the class clearly, "b" (4 values) weakly.
 void make_dataset(const fs::path& dir) {

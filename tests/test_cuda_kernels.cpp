@@ -14,6 +14,7 @@
 
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "tests/cuda_testing.h"
 #include "tests/testing.h"
 
 #if MMBOOST_WITH_CUDA
@@ -21,35 +22,9 @@
 #endif
 
 using namespace mm;
-using mmtest::randn;
-using mmtest::randu;
+using namespace mmtest;  // randn, dev, cuda_empty, ... (tests/testing.h, tests/cuda_testing.h)
 
 namespace {
-
-#define SKIP_WITHOUT_CUDA()                 \
-  do {                                      \
-    if (!mm::cuda::available()) {           \
-      WARN("no CUDA device: test skipped"); \
-      return;                               \
-    }                                       \
-  } while (0)
-
-Tensor dev(const Tensor& t) { return t.detach().to(Device::CUDA); }
-Tensor cpu_empty(const Shape& s) { return Tensor::empty(s, DType::F32, Device::CPU); }
-Tensor cuda_empty(const Shape& s) { return Tensor::empty(s, DType::F32, Device::CUDA); }
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  std::vector<float> va = a.to_vector(), vb = b.to_vector();
-  return va.size() == vb.size() &&
-         std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
-}
-
-Tensor labels_for(int64_t B, int64_t K, uint64_t seed) {
-  Generator g(seed);
-  std::vector<int64_t> v(B);
-  for (auto& y : v) y = g.randint(K);
-  return Tensor::from_ints(v, {B});
-}
 
 // ---- fused hidden layer: double reference ----------------------------------------------------
 

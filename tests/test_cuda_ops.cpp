@@ -15,50 +15,22 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "tests/cuda_testing.h"
 #include "tests/testing.h"
 
 using namespace mm;
-using mmtest::randn;
-using mmtest::randu;
+using namespace mmtest;  // randn, dev, cuda_empty, ... (tests/testing.h, tests/cuda_testing.h)
 
 namespace {
-
-#define SKIP_WITHOUT_CUDA()                          \
-  do {                                               \
-    if (!mm::cuda::available()) {                    \
-      WARN("no CUDA device: test skipped");          \
-      return;                                        \
-    }                                                \
-  } while (0)
-
-Tensor dev(const Tensor& t) { return t.detach().to(Device::CUDA); }
-Tensor cpu_empty(const Shape& s, DType dt = DType::F32) { return Tensor::empty(s, dt, Device::CPU); }
-Tensor cuda_empty(const Shape& s, DType dt = DType::F32) {
-  return Tensor::empty(s, dt, Device::CUDA);
-}
 
 void close(const Tensor& got_cuda, const Tensor& want_cpu, double rtol, double atol,
            const std::string& what) {
   mmtest::require_close(got_cuda, want_cpu, rtol, atol, what);
 }
 
-void same_bits(const Tensor& a, const Tensor& b, const std::string& what) {
-  std::vector<float> va = a.to_vector(), vb = b.to_vector();
-  REQUIRE(va.size() == vb.size());
-  INFO(what);
-  REQUIRE(std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
-}
-
 void same_ints(const Tensor& a, const Tensor& b, const std::string& what) {
   INFO(what);
   REQUIRE(a.to_int_vector() == b.to_int_vector());
-}
-
-Tensor labels_for(int64_t B, int64_t K, uint64_t seed) {
-  Generator g(seed);
-  std::vector<int64_t> v(B);
-  for (auto& y : v) y = g.randint(K);
-  return Tensor::from_ints(v, {B});
 }
 
 }  // namespace
@@ -96,8 +68,8 @@ TEST_CASE("cuda tensors: zeros, to(), clone of a permuted view", "[cuda]") {
   Tensor x = randn({4, 7, 5}, 1);
   Tensor xd = dev(x);
   REQUIRE(xd.device() == Device::CUDA);
-  same_bits(xd, x, "round trip");
-  same_bits(xd.permute({2, 0, 1}).clone(), x.permute({2, 0, 1}).clone(), "permuted clone");
+  require_same_bits(xd, x, "round trip");
+  require_same_bits(xd.permute({2, 0, 1}).clone(), x.permute({2, 0, 1}).clone(), "permuted clone");
 }
 
 // ---- fill and strided copies -----------------------------------------------------------------
@@ -117,7 +89,7 @@ TEST_CASE("cuda fill and copy_strided match the CPU on permuted, sliced, expande
     cpu::copy_strided(src_cpu, want);
     Tensor got = cuda_empty(src_cuda.shape(), src_cuda.dtype());
     cuda::copy_strided(src_cuda, got);
-    if (src_cpu.dtype() == DType::F32) same_bits(got, want, what);
+    if (src_cpu.dtype() == DType::F32) require_same_bits(got, want, what);
     else same_ints(got, want, what);
   };
   check(x.permute({2, 0, 1}), xd.permute({2, 0, 1}), "permute");
@@ -142,7 +114,7 @@ TEST_CASE("cuda fill and copy_strided match the CPU on permuted, sliced, expande
   Tensor got = Tensor::zeros({129, 7}, DType::F32, Device::CUDA);
   Tensor got_view = got.transpose(0, 1);
   cuda::copy_strided(dev(src), got_view);
-  same_bits(got, want, "strided destination");
+  require_same_bits(got, want, "strided destination");
 }
 
 TEST_CASE("cuda copy_strided rejects views with more than 8 unmergeable dimensions", "[cuda]") {
@@ -196,7 +168,7 @@ TEST_CASE("cuda unary ops and their backward match the CPU", "[cuda]") {
   cuda::unary(UnaryOp::MulScalar, xd, xd, 0.5f);
   Tensor want = cpu_empty({129});
   cpu::unary(UnaryOp::MulScalar, x, want, 0.5f);
-  same_bits(xd, want, "in-place mul");
+  require_same_bits(xd, want, "in-place mul");
 }
 
 TEST_CASE("cuda binary ops with broadcast strides match the CPU", "[cuda]") {
@@ -214,14 +186,14 @@ TEST_CASE("cuda binary ops with broadcast strides match the CPU", "[cuda]") {
       cpu::binary(op, expand(a3, out_shape), expand(b1, out_shape), want);
       Tensor got = cuda_empty(out_shape);
       cuda::binary(op, expand(dev(a3), out_shape), expand(dev(b1), out_shape), got);
-      same_bits(got, want, what + " broadcast");
+      require_same_bits(got, want, what + " broadcast");
     }
     {  // contiguous
       Tensor want = cpu_empty(out_shape);
       cpu::binary(op, af, bf, want);
       Tensor got = cuda_empty(out_shape);
       cuda::binary(op, dev(af), dev(bf), got);
-      same_bits(got, want, what + " contiguous");
+      require_same_bits(got, want, what + " contiguous");
     }
     {  // transposed operand
       Tensor at = randn({129, 7}, 24);
@@ -230,7 +202,7 @@ TEST_CASE("cuda binary ops with broadcast strides match the CPU", "[cuda]") {
       cpu::binary(op, at.transpose(0, 1), bt, want);
       Tensor got = cuda_empty({7, 129});
       cuda::binary(op, dev(at).transpose(0, 1), dev(bt), got);
-      same_bits(got, want, what + " transposed");
+      require_same_bits(got, want, what + " transposed");
     }
     {  // scalars
       Tensor sa = Tensor::scalar(1.5f), sb = Tensor::scalar(-0.25f);
@@ -238,7 +210,7 @@ TEST_CASE("cuda binary ops with broadcast strides match the CPU", "[cuda]") {
       cpu::binary(op, sa, sb, want);
       Tensor got = cuda_empty({});
       cuda::binary(op, dev(sa), dev(sb), got);
-      same_bits(got, want, what + " 0-dim");
+      require_same_bits(got, want, what + " 0-dim");
     }
   }
 }
@@ -276,7 +248,7 @@ TEST_CASE("cuda reduce_dim sum and max match the CPU; sums are deterministic", "
     close(sd, s, 1e-6, 1e-6, "sum " + what);
     Tensor sd2 = cuda_empty({d.outer, d.inner});
     cuda::reduce_dim(ReduceOp::Sum, xd, d.outer, d.n, d.inner, sd2, nullptr);
-    same_bits(sd2, sd, "sum run twice " + what);
+    require_same_bits(sd2, sd, "sum run twice " + what);
 
     Tensor m = cpu_empty({d.outer, d.inner});
     Tensor mi = cpu_empty({d.outer, d.inner}, DType::I64);
@@ -284,7 +256,7 @@ TEST_CASE("cuda reduce_dim sum and max match the CPU; sums are deterministic", "
     Tensor md = cuda_empty({d.outer, d.inner});
     Tensor mid = cuda_empty({d.outer, d.inner}, DType::I64);
     cuda::reduce_dim(ReduceOp::Max, xd, d.outer, d.n, d.inner, md, &mid);
-    same_bits(md, m, "max " + what);
+    require_same_bits(md, m, "max " + what);
     same_ints(mid, mi, "argmax " + what);
 
     Tensor g = randn({d.outer, d.inner}, 41);
@@ -292,7 +264,7 @@ TEST_CASE("cuda reduce_dim sum and max match the CPU; sums are deterministic", "
     cpu::reduce_max_backward(g, mi, d.outer, d.n, d.inner, gx);
     Tensor gxd = cuda_empty({d.outer, d.n, d.inner});
     cuda::reduce_max_backward(dev(g), mid, d.outer, d.n, d.inner, gxd);
-    same_bits(gxd, gx, "max backward " + what);
+    require_same_bits(gxd, gx, "max backward " + what);
   }
 }
 
@@ -418,18 +390,18 @@ TEST_CASE("cuda gather_rows, its backward and one_hot match the CPU", "[cuda]") 
       cpu::gather_rows(x, y, out);
       Tensor outd = cuda_empty({B});
       cuda::gather_rows(dev(x), yd, outd);
-      same_bits(outd, out, what + " gather");
+      require_same_bits(outd, out, what + " gather");
       Tensor g = randn({B}, 82);
       Tensor gx = cpu_empty({B, K});
       cpu::gather_rows_backward(g, y, gx);
       Tensor gxd = cuda_empty({B, K});
       cuda::gather_rows_backward(dev(g), yd, gxd);
-      same_bits(gxd, gx, what + " gather backward");
+      require_same_bits(gxd, gx, what + " gather backward");
       Tensor oh = cpu_empty({B, K});
       cpu::one_hot(y, oh);
       Tensor ohd = cuda_empty({B, K});
       cuda::one_hot(yd, ohd);
-      same_bits(ohd, oh, what + " one_hot");
+      require_same_bits(ohd, oh, what + " one_hot");
     }
   }
 }
@@ -475,14 +447,14 @@ TEST_CASE("cuda conv2d forward/backward (cuDNN) match the CPU and are determinis
 
     Tensor gxd2 = cuda_empty(x.shape()), gwd2 = cuda_empty(w.shape()), gbd2 = cuda_empty({c.O});
     cuda::conv2d_backward(xd, wd, gyd, c.stride, c.padding, &gxd2, &gwd2, &gbd2);
-    same_bits(gxd2, gxd, what + " gx twice");
-    same_bits(gwd2, gwd, what + " gw twice");
-    same_bits(gbd2, gbd, what + " gb twice");
+    require_same_bits(gxd2, gxd, what + " gx twice");
+    require_same_bits(gwd2, gwd, what + " gw twice");
+    require_same_bits(gbd2, gbd, what + " gb twice");
 
     // Only the weight gradient.
     Tensor gwd3 = cuda_empty(w.shape());
     cuda::conv2d_backward(xd, wd, gyd, c.stride, c.padding, nullptr, &gwd3, nullptr);
-    same_bits(gwd3, gwd, what + " gw alone");
+    require_same_bits(gwd3, gwd, what + " gw alone");
   }
 }
 
@@ -613,7 +585,7 @@ TEST_CASE("cuda batch_norm2d forward/backward match a double reference and the C
       Tensor gxd2 = cuda_empty(x.shape());
       cuda::batch_norm2d_backward(xd, gammad, smd, sid, dev(gy), training, &gxd2, nullptr,
                                   nullptr);
-      same_bits(gxd2, gxd, what + " gx alone, twice");
+      require_same_bits(gxd2, gxd, what + " gx alone, twice");
     }
   }
 }
@@ -657,7 +629,7 @@ TEST_CASE("cuda max_pool2d forward/backward match the CPU, overlapping windows i
     cpu::max_pool2d_forward(x, c.k, c.s, c.p, y, idx);
     Tensor yd = cuda_empty(y.shape()), idxd = cuda_empty(y.shape(), DType::I64);
     cuda::max_pool2d_forward(dev(x), c.k, c.s, c.p, yd, idxd);
-    same_bits(yd, y, what + " y");
+    require_same_bits(yd, y, what + " y");
     same_ints(idxd, idx, what + " indices");
 
     Tensor gy = randn(y.shape(), 121);
@@ -668,7 +640,7 @@ TEST_CASE("cuda max_pool2d forward/backward match the CPU, overlapping windows i
     close(gxd, gx, 1e-6, 1e-6, what + " backward");
     Tensor gxd2 = cuda_empty(x.shape());
     cuda::max_pool2d_backward(dev(gy), idxd, gxd2);
-    same_bits(gxd2, gxd, what + " backward twice");
+    require_same_bits(gxd2, gxd, what + " backward twice");
   }
 }
 
@@ -707,13 +679,13 @@ TEST_CASE("cuda random_fill draws the CPU's numbers from the same counters", "[c
     Tensor c = cpu_empty({n}), d = cuda_empty({n});
     cpu::random_fill(c, RandomDist::Uniform, 0.0f, 1.0f, seed, counter);
     cuda::random_fill(d, RandomDist::Uniform, 0.0f, 1.0f, seed, counter);
-    same_bits(d, c, "uniform [0,1): exact");
+    require_same_bits(d, c, "uniform [0,1): exact");
   }
   {
     Tensor c = cpu_empty({n}), d = cuda_empty({n});
     cpu::random_fill(c, RandomDist::Bernoulli, 0.3f, 0.0f, seed, counter);
     cuda::random_fill(d, RandomDist::Bernoulli, 0.3f, 0.0f, seed, counter);
-    same_bits(d, c, "bernoulli: exact");
+    require_same_bits(d, c, "bernoulli: exact");
   }
   {
     Tensor c = cpu_empty({n}), d = cuda_empty({n});
@@ -732,6 +704,6 @@ TEST_CASE("cuda random_fill draws the CPU's numbers from the same counters", "[c
   Tensor a = cpu_empty({129}), b = cuda_empty({129});
   uniform_(a, 0.0f, 1.0f, g1);
   uniform_(b, 0.0f, 1.0f, g2);
-  same_bits(b, a, "uniform_ through Generator");
+  require_same_bits(b, a, "uniform_ through Generator");
   REQUIRE(g1.counter() == g2.counter());
 }

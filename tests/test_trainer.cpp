@@ -2,53 +2,24 @@
 // classifiers added during training are trained, epoch records, checkpoints and bit-exact
 // resume (also after an interruption), model selection on validation, and the paper's claim
 // in miniature: the boosting method lifts the weak modality above naive joint training.
-#include <atomic>
-#include <cstdio>
 #include <filesystem>
 
-#include "testing.h"
-#include "test_boosting_synthetic.h"
+#include "trainer_testing.h"
 
 #include "boosting/boost_method.h"
-#include "boosting/trainer.h"
-#include "engine/error.h"
-#include "engine/io/safetensors.h"
 
 using namespace mm;
 using namespace mm::boost;
+using mmtest::Splits;
+using mmtest::temp_dir;
 using nlohmann::json;
 
 namespace {
 
+// The shared small configuration, with an assignment check every 2 epochs and a short ACA fit
+// (the baselines ignore both).
 json small_config(const std::string& method, int epochs = 6) {
-  return {{"model",
-           {{"encoder", {{"type", "mlp"}, {"feature_dim", 32}, {"mlp_hidden", {32}}}},
-            {"classifier_hidden", {32}}}},
-          {"method", {{"name", method}, {"assign_every", 2}, {"aca_steps", 20}}},
-          {"optim", {{"lr", 0.01}, {"scheduler", "none"}}},
-          {"train", {{"epochs", epochs}, {"seed", 0}, {"threads", 1}}}};
-}
-
-struct Splits {
-  mmtest::VectorStream train, val, test;
-  Splits(int64_t n_train = 512, int64_t n_eval = 256)
-      : train(mmtest::make_synthetic(n_train, 1), 32, true, 7),
-        val(mmtest::make_synthetic(n_eval, 2), 64, false),
-        test(mmtest::make_synthetic(n_eval, 3), 64, false) {}
-};
-
-std::string temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("mmboost_test_trainer_" + name);
-  std::filesystem::remove_all(p);
-  return p.string();
-}
-
-// Every tensor of a checkpoint file, by name, as raw floats (bitwise comparison).
-std::map<std::string, std::vector<float>> tensors_of(const std::string& path) {
-  std::map<std::string, std::vector<float>> out;
-  for (const auto& [n, t] : io::load_safetensors(path).tensors)
-    if (t.dtype() == DType::F32) out[n] = t.to_vector();
-  return out;
+  return mmtest::small_config(method, epochs, {{"assign_every", 2}, {"aca_steps", 20}});
 }
 
 }  // namespace
@@ -94,9 +65,7 @@ TEST_CASE("a classifier added mid-training is in the optimizer, gets gradients a
     CHECK(found);
   }
   std::vector<float> before = added->first().weight.to_vector();
-  s.train.start_epoch(0);
-  data::Batch b;
-  REQUIRE(s.train.next(b));
+  const data::Batch b = mmtest::first_batch(s.train);
   tr.method().train_step(b);
   Tensor g = added->first().weight.grad();
   REQUIRE(g.defined());
@@ -193,60 +162,21 @@ TEST_CASE("resume after adding classifiers, and after an interruption, continues
   cfg["method"]["assign_every"] = 1;
   cfg["method"]["update"] = "alternating";
   cfg["method"]["fused"] = "on";  // the fused CPU kernels must be deterministic too
-  // A: uninterrupted
-  const std::string da = temp_dir("a"), db = temp_dir("b");
-  Splits sa;
-  cfg["train"]["checkpoint_dir"] = da;
-  Trainer a(cfg);
-  FitResult ra = a.fit(sa.train, &sa.val);
-  REQUIRE(ra.epochs_run == 5);
-  // B: stopped by the flag in the middle of epoch 2, then resumed by a fresh trainer
-  Splits sb;
-  cfg["train"]["checkpoint_dir"] = db;
-  cfg["train"]["resume"] = true;
-  std::atomic<bool> stop{false};
-  {
-    Trainer b1(cfg);
-    b1.set_stop_flag(&stop);
-    b1.on_progress([&](const BatchProgress& p) {
-      if (p.epoch == 2 && p.batch == 5) stop = true;
-    });
-    FitResult r1 = b1.fit(sb.train, &sb.val);
-    CHECK(r1.stopped);
-    CHECK(r1.epochs_run == 2);
-    CHECK(b1.next_epoch() == 2);
-  }
-  Trainer b2(cfg);
-  FitResult r2 = b2.fit(sb.train, &sb.val);
-  CHECK_FALSE(r2.stopped);
-  CHECK(r2.epochs_run == 3);
-  auto& ma = dynamic_cast<BoostMethod&>(a.method());
-  auto& mb = dynamic_cast<BoostMethod&>(b2.method());
-  CHECK(ma.num_classifiers(1) >= 3);
-  CHECK(mb.num_classifiers(1) == ma.num_classifiers(1));
-  CHECK(mb.num_classifiers(0) == ma.num_classifiers(0));
-  CHECK(mb.omega() == ma.omega());
-  // Every tensor of the final checkpoint (model, optimizer, ACA network) is bitwise equal.
-  auto ta = tensors_of(a.last_checkpoint_path()), tb = tensors_of(b2.last_checkpoint_path());
-  REQUIRE(ta.size() == tb.size());
-  for (const auto& [n, v] : ta) {
-    INFO(n);
-    REQUIRE(tb.count(n));
-    CHECK(tb[n] == v);
-  }
-  // and so are the epoch records' losses and validation numbers
-  REQUIRE(r2.history.size() == ra.history.size());
-  for (size_t e = 0; e < ra.history.size(); ++e) {
-    CHECK(r2.history[e]["loss"] == ra.history[e]["loss"]);
-    CHECK(r2.history[e]["val"] == ra.history[e]["val"]);
-  }
-  CHECK(b2.evaluate(sb.test).to_json() == a.evaluate(sa.test).to_json());
-  std::filesystem::remove_all(da);
-  std::filesystem::remove_all(db);
+  // Stopped in the middle of epoch 2, then resumed by a fresh trainer. Every tensor of the final
+  // checkpoint (model, optimizer, ACA network) is bitwise equal to the uninterrupted run's, and so
+  // are the epoch records' losses and validation numbers.
+  mmtest::check_bitwise_resume(cfg, "trainer", 2, {}, [](const mmtest::ResumePair& r) {
+    auto& ma = dynamic_cast<BoostMethod&>(r.a.method());
+    auto& mb = dynamic_cast<BoostMethod&>(r.b.method());
+    CHECK(ma.num_classifiers(1) >= 3);
+    CHECK(mb.num_classifiers(1) == ma.num_classifiers(1));
+    CHECK(mb.num_classifiers(0) == ma.num_classifiers(0));
+    CHECK(mb.omega() == ma.omega());
+  });
 }
 
 TEST_CASE("best checkpoint is chosen on validation and reloads for the test split", "[cpu]") {
-  const std::string d = temp_dir("best");
+  const std::string d = temp_dir("trainer_best");
   json cfg = small_config("boost", 4);
   cfg["train"]["checkpoint_dir"] = d;
   Splits s;
@@ -262,6 +192,27 @@ TEST_CASE("best checkpoint is chosen on validation and reloads for the test spli
   EvalResult r = ev.evaluate(s.val);
   CHECK(r.fused.acc == val_acc[best]);  // the best epoch's model, reproduced from the file
   CHECK(ev.evaluate(s.test).fused.count == 256);
+  std::filesystem::remove_all(d);
+}
+
+TEST_CASE("the best checkpoint loads into a trainer whose model has grown more classifiers since", "[cpu]") {
+  const std::string d = temp_dir("trainer_grown");
+  json cfg = small_config("boost", 2);
+  cfg["train"]["checkpoint_dir"] = d;
+  Splits s;
+  Trainer tr(cfg);
+  tr.fit(s.train, &s.val);
+  auto& method = dynamic_cast<BoostMethod&>(tr.method());
+  std::vector<int64_t> saved;
+  for (int64_t m = 0; m < 2; ++m) saved.push_back(method.num_classifiers(m));
+  const double saved_acc = tr.evaluate(s.val).fused.acc;
+  tr.save_checkpoint(d + "/early.safetensors");
+  method.add_classifier(1);  // the model grows after the checkpoint (as after a later check)
+  method.add_classifier(1);
+  tr.load_weights(d + "/early.safetensors", s.train);
+  auto& reloaded = dynamic_cast<BoostMethod&>(tr.method());
+  for (int64_t m = 0; m < 2; ++m) CHECK(reloaded.num_classifiers(m) == saved[m]);
+  CHECK(tr.evaluate(s.val).fused.acc == saved_acc);
   std::filesystem::remove_all(d);
 }
 

@@ -3,6 +3,7 @@
 # left alone, and apt is only asked when something is missing.
 #   tools/setup.sh            build + test dependencies, demo-data material
 #   tools/setup.sh --bench    also the CPU PyTorch used as the benchmark peer
+#   tools/setup.sh --fuzz     also clang and its libFuzzer runtime (tools/fuzz.sh)
 set -euo pipefail
 
 pkgs=(
@@ -11,9 +12,13 @@ pkgs=(
   libsndfile1-dev libfftw3-dev libsamplerate0-dev
   espeak-ng dataset-fashion-mnist
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(python3-torch python3-numpy)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --bench) pkgs+=(python3-torch python3-numpy) ;;
+    --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+    *) echo "setup: unknown option $arg (known: --bench, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,11 +9,7 @@
 // Validation: against the CPU twin (engine/cpu/boost_loss.cpp) for every size.
 // Output: one JSON line per (version, B, K) with ms and the effective GB/s (bytes of the fused
 // kernel's inputs and outputs, for both versions).
-#include <algorithm>
-#include <cstdio>
-#include <exception>
-#include <functional>
-#include <string>
+#include <cstdint>
 #include <vector>
 
 #include "benchmarks/cuda/common.cuh"
@@ -25,26 +21,16 @@ using namespace mm;
 
 namespace {
 
-void emit(const char* version, int64_t B, int64_t K, double ms, double bytes,
-          const mmbench::Check& check, const std::string& error = "") {
+mmbench::JsonLine line(const char* version, int64_t B, int64_t K) {
   mmbench::JsonLine j("boost_loss");
   j.add("version", version).add("pass", "forward_backward").add("B", B).add("K", K);
-  if (error.empty()) {
-    j.add("ms", ms).add("gbps", bytes / (ms * 1e-3) / 1e9).add("valid", check.ok);
-    j.add("max_err_ratio", check.worst);
-  } else {
-    j.add("error", error);
-  }
-  j.add("device", mmbench::device_name()).print();
+  return j;
 }
 
 }  // namespace
 
 int main() {
-  if (!cuda::available()) {
-    std::fprintf(stderr, "bench_boost_loss: no CUDA device, nothing to run\n");
-    return 0;
-  }
+  if (!mmbench::device_present("bench_boost_loss")) return 0;
   const int reps = mmbench::reps_from_env();
   const float lambda = 0.5f;
   for (int64_t B : {64, 256, 1024, 4096}) {
@@ -79,18 +65,16 @@ int main() {
                                              cuda::stream());
       };
       auto check = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
-        mmbench::Check r1 = mmbench::validate_result(a.to_vector(), ref_gp, 1e-3, 1e-6);
-        mmbench::Check r2 = mmbench::validate_result(b.to_vector(), ref_gn, 1e-3, 1e-6);
-        mmbench::Check r3 = mmbench::validate_result(c.to_vector(), ref_pt, 1e-3, 1e-6);
-        return mmbench::Check{r1.ok && r2.ok && r3.ok, std::max({r1.worst, r2.worst, r3.worst})};
+        return mmbench::all_of({mmbench::validate_result(a.to_vector(), ref_gp, 1e-3, 1e-6),
+                                mmbench::validate_result(b.to_vector(), ref_gn, 1e-3, 1e-6),
+                                mmbench::validate_result(c.to_vector(), ref_pt, 1e-3, 1e-6)});
       };
-      try {
-        run_fused();
-        mmbench::Check c = check(gp, gn, pt);
-        emit("fused", B, K, mmbench::time_ms(run_fused, reps), bytes, c);
-      } catch (const std::exception& e) {
-        emit("fused", B, K, 0.0, bytes, {}, e.what());
-      }
+      mmbench::measure(line("fused", B, K), mmbench::gbps(bytes),
+                       [&] {
+                         run_fused();
+                         return check(gp, gn, pt);
+                       },
+                       run_fused, reps);
 
       // The same terms from ordinary ops; the backward through autograd.
       Tensor psp, pzn, u_pt;
@@ -111,17 +95,16 @@ int main() {
         NoGradGuard ng;
         u_pt = gather_rows(softmax(sn.detach(), -1), y);
       };
-      try {
-        psp = sp.detach().clone();
-        psp.set_requires_grad(true);
-        pzn = zn.detach().clone();
-        pzn.set_requires_grad(true);
-        run_unfused();
-        mmbench::Check c = check(psp.grad(), pzn.grad(), u_pt);
-        emit("unfused_ops", B, K, mmbench::time_ms(run_unfused, reps), bytes, c);
-      } catch (const std::exception& e) {
-        emit("unfused_ops", B, K, 0.0, bytes, {}, e.what());
-      }
+      mmbench::measure(line("unfused_ops", B, K), mmbench::gbps(bytes),
+                       [&] {
+                         psp = sp.detach().clone();
+                         psp.set_requires_grad(true);
+                         pzn = zn.detach().clone();
+                         pzn.set_requires_grad(true);
+                         run_unfused();
+                         return check(psp.grad(), pzn.grad(), u_pt);
+                       },
+                       run_unfused, reps);
     }
   }
   return 0;

@@ -12,9 +12,7 @@
 // Validation: every version's outputs against the CPU twin (engine/cpu/fused_classifier.cpp)
 // for B <= 256, and against fused_v1_sgemm above that.
 // Output: one JSON line per (version, pass, B, N).
-#include <algorithm>
-#include <cstdio>
-#include <exception>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,27 +33,17 @@ Tensor randn_dev(const Shape& s, uint64_t seed, float scale) {
   return t.to(Device::CUDA);
 }
 
-void emit(const std::string& version, const char* pass, int64_t B, int64_t D, int64_t N,
-          int64_t H, double ms, double flops, const mmbench::Check& check,
-          const std::string& error = "") {
+mmbench::JsonLine line(const std::string& version, const char* pass, int64_t B, int64_t D, int64_t N,
+                       int64_t H) {
   mmbench::JsonLine j("fused_hidden");
   j.add("version", version).add("pass", pass).add("B", B).add("D", D).add("H", H).add("N", N);
-  if (error.empty()) {
-    j.add("ms", ms).add("tflops", flops / (ms * 1e-3) / 1e12).add("valid", check.ok);
-    j.add("max_err_ratio", check.worst);
-  } else {
-    j.add("error", error);
-  }
-  j.add("device", mmbench::device_name()).print();
+  return j;
 }
 
 }  // namespace
 
 int main() {
-  if (!cuda::available()) {
-    std::fprintf(stderr, "bench_fused_hidden: no CUDA device, nothing to run\n");
-    return 0;
-  }
+  if (!mmbench::device_present("bench_fused_hidden")) return 0;
   const int reps = mmbench::reps_from_env();
   const int64_t D = 512, H = 256;
   for (int64_t B : {64, 256, 1024, 4096}) {
@@ -109,26 +97,18 @@ int main() {
         ref_gb1 = gb1.to_vector();
       }
       auto check_fwd = [&](const Tensor& hs, const Tensor& hn) {
-        mmbench::Check a = mmbench::validate_result(hs.to_vector(), ref_hsum, 1e-3, 1e-3);
-        mmbench::Check b = mmbench::validate_result(hn.to_vector(), ref_hnew, 1e-3, 1e-3);
-        return mmbench::Check{a.ok && b.ok, std::max(a.worst, b.worst)};
+        return mmbench::all_of({mmbench::validate_result(hs.to_vector(), ref_hsum, 1e-3, 1e-3),
+                                mmbench::validate_result(hn.to_vector(), ref_hnew, 1e-3, 1e-3)});
       };
       auto check_bwd = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
-        mmbench::Check r1 = mmbench::validate_result(a.to_vector(), ref_gx, 1e-3, 1e-3);
-        mmbench::Check r2 = mmbench::validate_result(b.to_vector(), ref_gw1, 1e-3, 1e-3);
-        mmbench::Check r3 = mmbench::validate_result(c.to_vector(), ref_gb1, 1e-3, 1e-3);
-        return mmbench::Check{r1.ok && r2.ok && r3.ok, std::max({r1.worst, r2.worst, r3.worst})};
+        return mmbench::all_of({mmbench::validate_result(a.to_vector(), ref_gx, 1e-3, 1e-3),
+                                mmbench::validate_result(b.to_vector(), ref_gw1, 1e-3, 1e-3),
+                                mmbench::validate_result(c.to_vector(), ref_gb1, 1e-3, 1e-3)});
       };
       auto guarded = [&](const std::string& version, const char* pass, double flops,
                          const std::function<mmbench::Check()>& body,
                          const std::function<void()>& timed) {
-        try {
-          mmbench::Check c = body();
-          const double ms = mmbench::time_ms(timed, reps);
-          emit(version, pass, B, D, N, H, ms, flops, c);
-        } catch (const std::exception& e) {
-          emit(version, pass, B, D, N, H, 0.0, flops, {}, e.what());
-        }
+        mmbench::measure(line(version, pass, B, D, N, H), mmbench::tflops(flops), body, timed, reps);
       };
 
       // ---- forward ----
@@ -218,9 +198,8 @@ int main() {
                 // gw1 of the newest classifier (rows (N-1)H..NH) against the reference.
                 std::vector<float> got = pw[N - 1].grad().to_vector();
                 std::vector<float> want(ref_gw1.begin() + (N - 1) * H * D, ref_gw1.end());
-                mmbench::Check a = mmbench::validate_result(got, want, 1e-3, 1e-3);
-                mmbench::Check b = mmbench::validate_result(px.grad().to_vector(), ref_gx, 1e-3, 1e-3);
-                return mmbench::Check{a.ok && b.ok, std::max(a.worst, b.worst)};
+                return mmbench::all_of({mmbench::validate_result(got, want, 1e-3, 1e-3),
+                                        mmbench::validate_result(px.grad().to_vector(), ref_gx, 1e-3, 1e-3)});
               },
               run_unfused_fb);
       auto run_fused_fb = [&] {

@@ -6,9 +6,7 @@
 // Sizes: R in {64, 256, 1024, 4096} (one batch), 6698 (CREMA-D's training set), 2^20.
 // Validation: against a double-precision sum on the host.
 // Output: one JSON line per (version, R) with ms and GB/s.
-#include <cstdio>
-#include <exception>
-#include <string>
+#include <cstdint>
 #include <vector>
 
 #include "benchmarks/cuda/common.cuh"
@@ -19,26 +17,16 @@ using namespace mm;
 
 namespace {
 
-void emit(const char* version, int64_t R, double ms, const mmbench::Check& check,
-          const std::string& error = "") {
+mmbench::JsonLine line(const char* version, int64_t R) {
   mmbench::JsonLine j("ogm_score_sum");
   j.add("version", version).add("R", R);
-  if (error.empty()) {
-    j.add("ms", ms).add("gbps", 4.0 * R / (ms * 1e-3) / 1e9).add("valid", check.ok);
-    j.add("max_err_ratio", check.worst);
-  } else {
-    j.add("error", error);
-  }
-  j.add("device", mmbench::device_name()).print();
+  return j;
 }
 
 }  // namespace
 
 int main() {
-  if (!cuda::available()) {
-    std::fprintf(stderr, "bench_ogm_score_sum: no CUDA device, nothing to run\n");
-    return 0;
-  }
+  if (!mmbench::device_present("bench_ogm_score_sum")) return 0;
   const int reps = mmbench::reps_from_env();
   for (int64_t R : {int64_t(64), int64_t(256), int64_t(1024), int64_t(4096), int64_t(6698),
                     int64_t(1) << 20}) {
@@ -55,22 +43,21 @@ int main() {
       kernels::ogm_score_sum(v.data_f32(), R, partial.as<double>(), out.data_f32(),
                              cuda::stream());
     };
-    try {
-      run_fused();
-      emit("fused_two_pass", R, mmbench::time_ms(run_fused, reps),
-           mmbench::validate_result(out.to_vector(), ref, 1e-6, 1e-6));
-    } catch (const std::exception& e) {
-      emit("fused_two_pass", R, 0.0, {}, e.what());
-    }
+    const mmbench::Rate rate = mmbench::gbps(4.0 * R);
+    mmbench::measure(line("fused_two_pass", R), rate,
+                     [&] {
+                       run_fused();
+                       return mmbench::validate_result(out.to_vector(), ref, 1e-6, 1e-6);
+                     },
+                     run_fused, reps);
     Tensor s;
     auto run_unfused = [&] { s = sum(v); };
-    try {
-      run_unfused();
-      emit("unfused_ops", R, mmbench::time_ms(run_unfused, reps),
-           mmbench::validate_result(s.to_vector(), ref, 1e-6, 1e-6));
-    } catch (const std::exception& e) {
-      emit("unfused_ops", R, 0.0, {}, e.what());
-    }
+    mmbench::measure(line("unfused_ops", R), rate,
+                     [&] {
+                       run_unfused();
+                       return mmbench::validate_result(s.to_vector(), ref, 1e-6, 1e-6);
+                     },
+                     run_unfused, reps);
   }
   return 0;
 }

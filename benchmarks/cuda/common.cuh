@@ -1,5 +1,6 @@
 // mmboost CUDA benchmarks: timing, L2 flush, validation and JSON output shared by the
-// standalone benchmark files of this folder (one file per kernel, llm.c style).
+// standalone benchmark files of this folder (one file per kernel, llm.c style: each file keeps
+// its own versions, references and sizes; what they all do the same way is here).
 //
 // Timing: each repetition first overwrites a buffer twice the size of the L2 cache (so that
 // no input is served from L2 left warm by the previous repetition), then times one call with
@@ -8,9 +9,12 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -89,6 +93,16 @@ inline Check validate_result(const std::vector<float>& got, const std::vector<fl
   return c;
 }
 
+// Several outputs checked together: all must pass; the worst ratio is reported.
+inline Check all_of(std::initializer_list<Check> checks) {
+  Check c;
+  for (const Check& x : checks) {
+    c.ok = c.ok && x.ok;
+    c.worst = std::max(c.worst, x.worst);
+  }
+  return c;
+}
+
 // One JSON object per line. Fields are appended as key/value pairs.
 class JsonLine {
  public:
@@ -129,6 +143,41 @@ class JsonLine {
   }
   std::string s_;
 };
+
+// What one timed call moves or computes, reported as `key` = amount / seconds / unit.
+struct Rate {
+  const char* key;
+  double amount;
+  double unit;
+};
+inline Rate gbps(double bytes) { return {"gbps", bytes, 1e9}; }
+inline Rate tflops(double flops) { return {"tflops", flops, 1e12}; }
+
+// One measurement of one version: check() runs it once untimed and returns the validation of
+// its outputs; then timed() is timed over `reps` calls. Completes `line` with ms, the rate,
+// valid and max_err_ratio, or with "error" when either throws (a version that cannot run on
+// this device, e.g. a cuBLASLt epilogue it lacks, is reported rather than ending the
+// benchmark), then the device name, and prints it.
+template <class CheckFn, class TimedFn>
+void measure(JsonLine line, const Rate& rate, CheckFn&& check, TimedFn&& timed, int reps) {
+  try {
+    const Check c = check();
+    const double ms = time_ms(timed, reps);
+    line.add("ms", ms).add(rate.key, rate.amount / (ms * 1e-3) / rate.unit).add("valid", c.ok);
+    line.add("max_err_ratio", c.worst);
+  } catch (const std::exception& e) {
+    line.add("error", e.what());
+  }
+  line.add("device", device_name()).print();
+}
+
+// False, with a note on stderr, when there is no CUDA device (then the benchmark has nothing
+// to run and exits 0).
+inline bool device_present(const char* bench) {
+  if (mm::cuda::available()) return true;
+  std::fprintf(stderr, "%s: no CUDA device, nothing to run\n", bench);
+  return false;
+}
 
 // Repetitions from MMBOOST_BENCH_REPS (default 20), so the device script can shorten runs.
 inline int reps_from_env() {

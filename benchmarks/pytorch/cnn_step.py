@@ -9,23 +9,11 @@ Prints one JSON line with the same fields: the median over 20 steps after 3 warm
 """
 import argparse
 import json
-import os
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+from common import add_threads_option, cpu_model, setup_torch, time_ms
 
 
 def small_cnn():
@@ -40,41 +28,33 @@ def small_cnn():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("MMBOOST_THREADS", "0")))
+    add_threads_option(ap)
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    setup_torch(args.threads)
     B, H, W, K = 64, 129, 63, 10
     model = small_cnn().train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(B, 1, H, W)
     y = torch.randint(0, K, (B,))
+    last_loss = [0.0]
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
-        return loss.item()
+        last_loss[0] = loss.item()
 
-    for _ in range(3):
-        step()
-    times, cpu, loss = [], [], 0.0
-    for _ in range(args.steps):
-        c0, t0 = time.process_time(), time.perf_counter()
-        loss = step()
-        times.append((time.perf_counter() - t0) * 1e3)
-        cpu.append((time.process_time() - c0) * 1e3)
+    t = time_ms(step, 3, args.steps)
     print(json.dumps({
         "bench": "cnn_step", "impl": "pytorch " + torch.__version__, "cpu": cpu_model(),
         "threads": torch.get_num_threads(), "input": [B, 1, H, W], "channels": [1, 16, 32, 64, 128],
-        "classes": K, "median_ms": statistics.median(times), "min_ms": min(times),
-        "mean_ms": statistics.fmean(times), "cpu_median_ms": statistics.median(cpu),
+        "classes": K, "median_ms": t.median_ms, "min_ms": t.min_ms,
+        "mean_ms": t.mean_ms, "cpu_median_ms": t.cpu_median_ms,
         "repeats": args.steps,
-        "ms_per_step": statistics.median(times), "final_loss": loss,
+        "ms_per_step": t.median_ms, "final_loss": last_loss[0],
         "mkldnn": torch.backends.mkldnn.is_available(),
     }))
 

@@ -6,12 +6,12 @@ JSON line per (layer, batch) with the same fields.
 """
 import argparse
 import json
-import os
-import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+
+from common import add_threads_option, cpu_model, setup_torch, time_ms
 
 LAYERS = [  # name, C, O, H, W, k, stride, padding, input_grad
     ("resnet18.stem", 3, 64, 112, 112, 7, 2, 3, False),
@@ -26,30 +26,6 @@ LAYERS = [  # name, C, O, H, W, k, stride, padding, input_grad
     ("cnn.block3", 32, 64, 33, 16, 3, 2, 1, True),
     ("cnn.block4", 64, 128, 17, 8, 3, 2, 1, True),
 ]
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def time_ms(f, warmup, repeats):
-    """Median and min wall-clock ms, and the median process CPU ms (all threads)."""
-    for _ in range(warmup):
-        f()
-    t, c = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        f()
-        t.append((time.perf_counter() - t0) * 1e3)
-        c.append((time.process_time() - c0) * 1e3)
-    return statistics.median(t), min(t), statistics.median(c)
 
 
 def run(layer, B, threads):
@@ -73,9 +49,11 @@ def run(layer, B, threads):
     fwd()
     probe = (time.perf_counter() - t0) * 1e3
     repeats = min(50, max(3, int(2000.0 / (3.0 * max(probe, 1e-3)))))
-    tf, tf_min, tf_cpu = time_ms(fwd, 1, repeats)
+    f = time_ms(fwd, 1, repeats)
+    tf, tf_min, tf_cpu = f.median_ms, f.min_ms, f.cpu_median_ms
     y = F.conv2d(x, w, None, s, p)
-    tb, tb_min, tb_cpu = time_ms(bwd, 1, repeats)
+    b = time_ms(bwd, 1, repeats)
+    tb, tb_min, tb_cpu = b.median_ms, b.min_ms, b.cpu_median_ms
     fwd_flops = 2.0 * B * O * Ho * Wo * C * k * k
     bwd_flops = fwd_flops * (2.0 if input_grad else 1.0)
     print(json.dumps({
@@ -90,13 +68,11 @@ def run(layer, B, threads):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("MMBOOST_THREADS", "0")))
+    add_threads_option(ap)
     ap.add_argument("--quick", action="store_true", help="batch 16 only")
     ap.add_argument("--only", default="", help="run only layers whose name contains this")
     args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    setup_torch(args.threads)
     for B in ([16] if args.quick else [16, 64]):
         for layer in LAYERS:
             if args.only in layer[0]:

@@ -109,7 +109,7 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
       std::vector<std::string> names;
       for (const auto& o : spec.options) names.push_back(o.name);
       names.push_back("--help");
-      std::string near = nearest(name, names);
+      std::string near = nearest_name(name, names);
       usage_fail(spec, "unknown option " + name + (near.empty() ? "" : " (did you mean " + near + "?)"));
     }
     if (!opt->repeat && out.has(name)) usage_fail(spec, name + " was given twice");

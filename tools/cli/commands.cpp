@@ -196,14 +196,7 @@ std::string top_help() {
 
 // ---- helpers ----------------------------------------------------------------------------
 
-std::string timestamp() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  return buf;
-}
+std::string timestamp() { return format_now("%Y%m%d-%H%M%S", /*utc=*/false); }
 
 json sections_of(const json& cfg) {
   json s = json::object();
@@ -799,7 +792,7 @@ std::string find_config(const std::string& name, const std::string& exe_path) {
       if (e.path().extension() == ".json") shipped.push_back(e.path().filename().string());
     }
   }
-  std::string near = nearest(fs::path(name).extension() == ".json" ? name : name + ".json", shipped);
+  std::string near = nearest_name(fs::path(name).extension() == ".json" ? name : name + ".json", shipped);
   throw UsageError("config: cannot find \"" + name + "\"" + (near.empty() ? "" : " (did you mean " + near + "?)") +
                    "; pass a path, or the name of a config in tools/configs/");
 }
@@ -831,7 +824,7 @@ int run(const std::vector<std::string>& args, Console& con) {
       if (cmd == "bench") return cmd_bench(a, con);
       if (cmd == "plot") return cmd_plot(a, con);
     }
-    std::string near = nearest(cmd, command_names());
+    std::string near = nearest_name(cmd, command_names());
     throw UsageError("mmboost: unknown command \"" + cmd + "\"" + (near.empty() ? "" : " (did you mean " + near + "?)") +
                      "\nRun 'mmboost --help' for the list of commands.");
   } catch (const UsageError& e) {

@@ -2,7 +2,6 @@
 #include "tools/cli/config.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,6 +10,7 @@
 #include "boosting/trainer.h"
 #include "data/config.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -19,111 +19,8 @@ namespace mm::cli {
 
 namespace {
 
-const char* type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "integer";
-    case json::value_t::number_float: return "number";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    case json::value_t::object: return "object";
-    default: return "value";
-  }
-}
-
 std::string join_path(const std::string& path, const std::string& key) {
   return path.empty() ? key : path + "." + key;
-}
-
-std::string shown(const std::string& path) { return path.empty() ? "(top level)" : path; }
-
-// Whether `v` is acceptable where the default is `d` (types only).
-bool type_matches(const json& v, const json& d) {
-  if (d.is_null()) return true;
-  if (d.is_number_integer() || d.is_number_unsigned()) {
-    if (v.is_number_integer() || v.is_number_unsigned()) return true;
-    // 3.0 is fine where an integer is expected; 2.5 is not.
-    return v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>());
-  }
-  if (d.is_number_float()) return v.is_number();
-  if (d.is_string()) return v.is_string();
-  if (d.is_boolean()) return v.is_boolean();
-  if (d.is_array()) return v.is_array();
-  if (d.is_object()) return v.is_object();
-  return true;
-}
-
-// Every dotted path in `schema` whose last component is `key` (for "did you mean optim.lr?"
-// when "lr" was written at the wrong level).
-void find_key_elsewhere(const json& schema, const std::string& key, const std::string& path,
-                        std::vector<std::string>& out) {
-  if (!schema.is_object()) return;
-  for (auto it = schema.begin(); it != schema.end(); ++it) {
-    std::string p = join_path(path, it.key());
-    if (it.key() == key) out.push_back(p);
-    find_key_elsewhere(it.value(), key, p, out);
-  }
-}
-
-[[noreturn]] void unknown_key(const std::string& key, const std::string& path, const json& siblings,
-                              const json& root_schema) {
-  std::vector<std::string> names;
-  for (auto it = siblings.begin(); it != siblings.end(); ++it) names.push_back(it.key());
-  std::ostringstream os;
-  os << "config: unknown key \"" << join_path(path, key) << "\"";
-  std::string near = nearest(key, names);
-  std::vector<std::string> elsewhere;
-  find_key_elsewhere(root_schema, key, "", elsewhere);
-  if (!near.empty()) {
-    os << " (did you mean \"" << join_path(path, near) << "\"?)";
-  } else if (!elsewhere.empty()) {
-    os << " (did you mean \"" << elsewhere.front() << "\"?)";
-  }
-  os << "; valid keys in " << shown(path) << ": ";
-  for (size_t i = 0; i < names.size(); ++i) os << (i ? ", " : "") << names[i];
-  throw UsageError(os.str());
-}
-
-void validate_rec(const json& user, const json& defaults, const std::string& path, const json& root) {
-  if (!type_matches(user, defaults)) {
-    std::ostringstream os;
-    const std::string want = type_name(defaults);
-    os << "config: \"" << shown(path) << "\" must be " << (want[0] == 'i' || want[0] == 'a' || want[0] == 'o' ? "an " : "a ")
-       << want << " (like the default " << defaults.dump() << "), got " << type_name(user) << " "
-       << user.dump();
-    throw UsageError(os.str());
-  }
-  if (defaults.is_object()) {
-    if (defaults.empty()) return;  // a free map
-    for (auto it = user.begin(); it != user.end(); ++it) {
-      const std::string p = join_path(path, it.key());
-      if (!defaults.contains(it.key())) unknown_key(it.key(), path, defaults, root);
-      // "model.encoders": modality name -> overrides of "model.encoder".
-      if (p == "model.encoders" && defaults.contains("encoder") && it.value().is_object()) {
-        for (auto e = it.value().begin(); e != it.value().end(); ++e) {
-          validate_rec(e.value(), defaults["encoder"], join_path(p, e.key()), root);
-        }
-        continue;
-      }
-      validate_rec(it.value(), defaults[it.key()], p, root);
-    }
-  } else if (defaults.is_array() && !defaults.empty()) {
-    // Elements are checked against the first default element when the default's elements all
-    // share one type (lists of numbers, of strings).
-    const json& first = defaults.front();
-    bool uniform = std::all_of(defaults.begin(), defaults.end(),
-                               [&](const json& e) { return type_matches(e, first) && type_matches(first, e); });
-    if (!uniform || first.is_object() || first.is_array()) return;
-    for (size_t i = 0; i < user.size(); ++i) {
-      if (!type_matches(user[i], first)) {
-        throw UsageError("config: \"" + path + "[" + std::to_string(i) + "]\" must be " +
-                         (first.is_number_integer() ? "an " : "a ") + type_name(first) +
-                         ", got " + type_name(user[i]) + " " + user[i].dump());
-      }
-    }
-  }
 }
 
 struct Range {
@@ -167,39 +64,6 @@ json schema_defaults() {
   return d;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1, 0));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (size_t i = 1; i <= n; ++i) {
-    for (size_t j = 1; j <= m; ++j) {
-      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);  // adjacent transposition
-      }
-    }
-  }
-  return d[n][m];
-}
-
-std::string nearest(const std::string& key, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = static_cast<size_t>(-1);
-  for (const auto& c : candidates) {
-    size_t dist = edit_distance(key, c);
-    if (dist < best_d) {
-      best_d = dist;
-      best = c;
-    }
-  }
-  // Close enough to be a typo: a third of the longer name, at least 2 edits.
-  const size_t len = std::max(key.size(), best.size());
-  if (best.empty() || best_d > std::max<size_t>(2, len / 3)) return "";
-  return best;
-}
-
 void merge_into(json& base, const json& over) {
   if (!base.is_object() || !over.is_object()) {
     base = over;
@@ -234,7 +98,7 @@ json load_rec(const fs::path& path, std::vector<fs::path>& stack) {
   } catch (const json::parse_error& e) {
     throw UsageError("config: \"" + path.string() + "\" is not valid JSON: " + e.what());
   }
-  if (!j.is_object()) throw UsageError("config: \"" + path.string() + "\" must hold a JSON object, got " + type_name(j));
+  if (!j.is_object()) throw UsageError("config: \"" + path.string() + "\" must hold a JSON object, got " + json_kind(j, true));
   if (!j.contains("include")) return j;
   json inc = j["include"];
   j.erase("include");
@@ -285,7 +149,7 @@ void set_path(json& cfg, const std::string& dotted, const json& value) {
     if (parts[i].empty()) throw UsageError("config: empty component in key \"" + dotted + "\"");
     if (cur->is_null()) *cur = json::object();
     if (!cur->is_object()) {
-      throw UsageError("config: cannot set \"" + dotted + "\": \"" + done + "\" is a " + type_name(*cur) +
+      throw UsageError("config: cannot set \"" + dotted + "\": \"" + done + "\" is " + json_kind(*cur, true) +
                        ", not an object");
     }
     done = join_path(done, parts[i]);
@@ -316,7 +180,19 @@ void apply_set(json& cfg, const std::string& assignment, const json& defaults) {
 }
 
 void validate_keys(const json& user, const json& defaults, const std::string& path) {
-  validate_rec(user, defaults, path, defaults);
+  // "model.encoders": modality name -> overrides of "model.encoder", each checked against it.
+  MergeOptions options;
+  const json* model = path.empty() ? (defaults.contains("model") ? &defaults.at("model") : nullptr)
+                                   : (path == "model" ? &defaults : nullptr);
+  if (model && model->is_object() && model->contains("encoder")) {
+    options.entry_defaults["model.encoders"] = model->at("encoder");
+  }
+  json probe = defaults;
+  try {
+    merge_checked(probe, user, path, options);
+  } catch (const ConfigError& e) {
+    throw UsageError(e.what());
+  }
 }
 
 void check_ranges(const json& cfg) {
@@ -345,7 +221,7 @@ void check_ranges(const json& cfg) {
 }
 
 json resolve(const json& user) {
-  if (!user.is_object()) throw UsageError(std::string("config: must be a JSON object, got ") + type_name(user));
+  if (!user.is_object()) throw UsageError("config: must be a JSON object, got " + json_kind(user, true));
   const json defaults = schema_defaults();
   validate_keys(user, defaults);
   check_ranges(user);  // before the sections' own checks, so that range errors read the same everywhere
@@ -361,12 +237,16 @@ json resolve(const json& user) {
     }
     json b = mm::boost::resolve_config(sections);
     for (auto it = b.begin(); it != b.end(); ++it) out[it.key()] = it.value();
+  } catch (const ConfigError& e) {
+    throw UsageError(e.what());  // already "config: ..."
   } catch (const mm::Error& e) {
     throw UsageError(std::string("config: ") + e.what());
   }
   check_ranges(out);
   try {
     mm::data::validate_config(out["data"]);
+  } catch (const ConfigError& e) {
+    throw UsageError(e.what());
   } catch (const mm::Error& e) {
     throw UsageError(std::string("config: data: ") + e.what());
   }

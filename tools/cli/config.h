@@ -10,9 +10,9 @@
 //    "train":  {...}}
 // The schema is the union of the sections' defaults (schema_defaults()). Every key a user
 // writes must exist there: an unknown key is an error naming its dotted path and the nearest
-// valid key; a value of the wrong JSON type names the key and both types. An object whose
-// default is {} is a free map (any keys). "model.encoders.<modality>" is checked against
-// "model.encoder".
+// valid key; a value of the wrong JSON type names the key and both types (the rules of every
+// section: mm::merge_checked, engine/json_check.h). An object whose default is {} is a free map
+// (any keys). "model.encoders.<modality>" is checked against "model.encoder".
 //
 // Precedence, lowest first: defaults < included files (in order) < the file < CLI flags
 // (--epochs, --seed, ...) < --set key=value (in order given).
@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "engine/json_check.h"
 
 namespace mm::cli {
 
@@ -66,10 +68,9 @@ void check_ranges(const nlohmann::json& cfg);
 // Returns the fully resolved config: every key present.
 nlohmann::json resolve(const nlohmann::json& user);
 
-// Levenshtein distance with adjacent transpositions (optimal string alignment).
-size_t edit_distance(const std::string& a, const std::string& b);
-// The candidate nearest to `key` ("" when none is reasonably close).
-std::string nearest(const std::string& key, const std::vector<std::string>& candidates);
+// Typo suggestions for options, commands and config keys (engine/json_check.h).
+using mm::edit_distance;
+using mm::nearest_name;
 
 // Reads and writes a value at a dotted path (get returns null when absent).
 nlohmann::json get_path(const nlohmann::json& cfg, const std::string& dotted);

@@ -100,6 +100,15 @@ std::vector<std::string> seed_dirs(const std::string& dir) {
   return out;
 }
 
+std::string format_now(const char* format, bool utc) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  if (utc) gmtime_r(&t, &tm);
+  else localtime_r(&t, &tm);
+  char buf[64];
+  return std::strftime(buf, sizeof buf, format, &tm) ? buf : "";
+}
+
 // ---- metrics JSON -----------------------------------------------------------------------
 
 double metric_value(const json& m, const std::string& key) {
@@ -181,14 +190,7 @@ std::string fmt(double v, int decimals = 4) {
   return buf;
 }
 
-std::string now_iso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string now_iso8601() { return format_now("%Y-%m-%dT%H:%M:%SZ", /*utc=*/true); }
 
 std::string dataset_name(const json& config) {
   std::string d = config.value("dataset", "");

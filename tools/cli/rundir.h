@@ -33,6 +33,9 @@ void append_jsonl(const std::string& path, const nlohmann::json& record);
 void write_jsonl(const std::string& path, const std::vector<nlohmann::json>& records);
 bool is_run_dir(const std::string& dir);        // has config.json
 std::vector<std::string> seed_dirs(const std::string& dir);  // dir/seed<k> run dirs, by k
+// The current time through strftime(format), in UTC or in local time: "%Y%m%d-%H%M%S" (local)
+// names run directories, "%Y-%m-%dT%H:%M:%SZ" (UTC) stamps reports.
+std::string format_now(const char* format, bool utc);
 
 // ---- metrics JSON -----------------------------------------------------------------------
 // {"acc", "macro_f1", "map"} from a metrics object that names accuracy "acc" or "accuracy".
