@@ -14,7 +14,7 @@ runs=${RUNS:-runs/compare}
 seeds=${SEEDS:-0,1,2}
 parallel=${PARALLEL:-1}
 mm="$build/tools/mmboost"
-configs=(demo_naive demo_audio demo_video demo_aug demo_ogm demo_ogm_ge demo_agm demo_mslr demo_gblend demo_mla
+configs=(demo_naive demo_naive_sum demo_audio demo_video demo_aug demo_ogm demo_ogm_ge demo_agm demo_mslr demo_gblend demo_mla
          demo_reconboost demo_mmpareto demo_pmr)
 [[ -x "$mm" ]] || { echo "compare_methods: build first ($mm not found; tools/demo.sh builds it)" >&2; exit 1; }
 [[ -f "$data/annotations/test.csv" ]] || "$mm" make-demo "$data"
