@@ -17,7 +17,7 @@ mm="$build/tools/mmboost"
 configs=(demo_naive demo_naive_sum demo_audio demo_video demo_aug demo_ogm demo_ogm_ge demo_agm demo_mslr demo_gblend demo_mla
          demo_reconboost demo_mmpareto demo_pmr)
 [[ -x "$mm" ]] || { echo "compare_methods: build first ($mm not found; tools/demo.sh builds it)" >&2; exit 1; }
-[[ -f "$data/annotations/test.csv" ]] || "$mm" make-demo "$data"
+[[ -f "$data/demo.json" ]] || { rm -rf "$data"; "$mm" make-demo "$data"; }  # demo.json is written last
 mkdir -p "$runs"
 
 train_one() {

@@ -17,7 +17,7 @@ cmake -S . -B "$build" -G Ninja "$@"
 cmake --build "$build" -j "$jobs" --target mmboost
 mm="$build/tools/mmboost"
 
-if [[ -f "$data/annotations/test.csv" ]]; then
+if [[ -f "$data/demo.json" ]]; then  # written last by make-demo
   echo "demo: using the demo data in $data"
 else
   rm -rf "$data"
