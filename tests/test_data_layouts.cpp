@@ -18,12 +18,24 @@ std::string shipped_config(const std::string& name) {
   return (fs::path(__FILE__).parent_path().parent_path() / "tools" / "configs" / name).string();
 }
 
-// The data section of a shipped config, fully resolved, with data.root set.
+// The data section of a shipped config, fully resolved, with data.root set and no validation
+// split.
 json shipped_data_section(const std::string& name, const std::string& root, const std::string& cache) {
   json user = mm::cli::load_config_file(shipped_config(name));
   user["data"]["root"] = root;
   user["data"]["cache_dir"] = cache;
-  return mm::cli::resolve(user).at("data");
+  json data = mm::cli::resolve(user).at("data");
+  data["val_fraction"] = 0.0;
+  return data;
+}
+
+// The modalities' names and per-sample shapes, in order.
+void check_modalities(const mm::data::DatasetInfo& info, const std::vector<std::pair<std::string, mm::Shape>>& want) {
+  REQUIRE(info.modalities.size() == want.size());
+  for (size_t m = 0; m < want.size(); ++m) {
+    CHECK(info.modalities[m].name == want[m].first);
+    CHECK(info.modalities[m].shape == want[m].second);
+  }
 }
 
 }  // namespace
@@ -53,14 +65,9 @@ TEST_CASE("kinetics_sounds layout loads through ks_naive.json: release paths, so
   mmtest::write_text(root + "/annotations/test.csv", test);
 
   json cfg = shipped_data_section("ks_naive.json", root, dir / "cache");
-  cfg["val_fraction"] = 0.0;
   mm::data::DatasetInfo info = mm::data::describe(cfg);
   CHECK(info.class_names == std::vector<std::string>{"dog barking", "playing piano"});
-  REQUIRE(info.modalities.size() == 2);
-  CHECK(info.modalities[0].name == "audio");
-  CHECK(info.modalities[0].shape == mm::Shape{1, 257, 1003});
-  CHECK(info.modalities[1].name == "video");
-  CHECK(info.modalities[1].shape == mm::Shape{3, 3, 224, 224});
+  check_modalities(info, {{"audio", {1, 257, 1003}}, {"video", {3, 3, 224, 224}}});
 
   auto stream = mm::data::make_stream(cfg, "test", 0);
   REQUIRE(stream->num_samples() == 2);
@@ -100,16 +107,9 @@ TEST_CASE("manifest with three frame modalities loads through nvgesture_naive.js
   mmtest::write_text(root + "/nvgesture_test.csv", test);
 
   json cfg = shipped_data_section("nvgesture_naive.json", root, dir / "cache");
-  cfg["val_fraction"] = 0.0;
   mm::data::DatasetInfo info = mm::data::describe(cfg);
   CHECK(info.class_names == std::vector<std::string>{"0", "1"});
-  REQUIRE(info.modalities.size() == 3);
-  CHECK(info.modalities[0].name == "rgb");
-  CHECK(info.modalities[0].shape == mm::Shape{8, 3, 224, 224});
-  CHECK(info.modalities[1].name == "depth");
-  CHECK(info.modalities[1].shape == mm::Shape{8, 1, 224, 224});
-  CHECK(info.modalities[2].name == "of");
-  CHECK(info.modalities[2].shape == mm::Shape{8, 3, 224, 224});
+  check_modalities(info, {{"rgb", {8, 3, 224, 224}}, {"depth", {8, 1, 224, 224}}, {"of", {8, 3, 224, 224}}});
 
   auto stream = mm::data::make_stream(cfg, "test", 0);
   REQUIRE(stream->num_samples() == 2);
