@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "boosting/baselines.h"
+#include "boosting/boost_loss.h"
 #include "engine/error.h"
 
 namespace mm::boost {
@@ -15,15 +16,6 @@ namespace mm::boost {
 using nlohmann::json;
 
 namespace {
-
-// Softmax of one row of logits in double; returns the probability of class y.
-double true_class_probability(const float* row, int64_t K, int64_t y) {
-  double mx = row[0];
-  for (int64_t k = 1; k < K; ++k) mx = std::max<double>(mx, row[k]);
-  double s = 0.0;
-  for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(row[k]) - mx);
-  return std::exp(static_cast<double>(row[y]) - mx) / s;
-}
 
 void check_window(const char* section, int start, int end) {
   MM_CHECK(start >= 0, "method." << section << ".start_epoch must be >= 0, got " << start);
@@ -64,19 +56,15 @@ bool in_modulation_window(int epoch, int start_epoch, int end_epoch) {
 // ---- OGM rules --------------------------------------------------------------------------------
 
 std::vector<double> ogm_scores(const std::vector<Tensor>& modality_logits, const Tensor& labels) {
-  const std::vector<int64_t> y = labels.to_int_vector();
-  const int64_t B = static_cast<int64_t>(y.size());
+  // The paper's method's score machinery (boost_loss.h): softmax + gather on the logits' device,
+  // summed by the deterministic ogm_score_sum reduction; one scalar per modality leaves it.
   std::vector<double> s;
   for (const auto& z : modality_logits) {
-    MM_CHECK(z.dim() == 2 && z.size(0) == B, "ogm_scores: logits " << z.describe() << " for " << B << " labels");
-    const int64_t K = z.size(1);
-    const std::vector<float> v = z.to_vector();  // (B,K) row-major
-    double acc = 0.0;
-    for (int64_t i = 0; i < B; ++i) {
-      MM_CHECK(y[i] >= 0 && y[i] < K, "ogm_scores: label " << y[i] << " outside [0, " << K << ")");
-      acc += true_class_probability(v.data() + i * K, K, y[i]);
-    }
-    s.push_back(acc);
+    MM_CHECK(z.dim() == 2 && z.size(0) == labels.numel(),
+             "ogm_scores: logits " << z.describe() << " for " << labels.numel() << " labels");
+    OgmScore score;
+    score.add(true_class_probability(z, labels));
+    s.push_back(score.sum());
   }
   return s;
 }

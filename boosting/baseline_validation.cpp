@@ -7,6 +7,7 @@
 #include <set>
 
 #include "boosting/baselines.h"
+#include "boosting/metrics.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -72,47 +73,31 @@ OgrEstimate gblend_estimate(const BranchLosses& before, const BranchLosses& afte
 
 SplitStats branch_stats(const std::vector<Tensor>& z, const Tensor& labels) {
   MM_CHECK(!z.empty(), "branch_stats: no modality logits");
-  const std::vector<int64_t> y = labels.to_int_vector();
-  const int64_t R = static_cast<int64_t>(y.size());
-  const int64_t K = z[0].shape().back();
-  std::vector<std::vector<float>> v;
+  NoGradGuard ng;
+  const int64_t R = labels.numel(), K = z[0].shape().back();
+  std::vector<Tensor> branches;
   for (const auto& t : z) {
     MM_CHECK(t.dim() == 2 && t.shape()[0] == R && t.shape()[1] == K,
              "branch_stats: every modality's logits must be (R,K) = (" << R << "," << K << ")");
-    v.push_back(t.to_vector());
+    branches.push_back(t);
   }
-  const size_t M = z.size();
-  std::vector<double> row(K);
+  // the fused branch: sum of the modality logits, as LateFusionMethod predicts
+  Tensor fused = z[0];
+  for (size_t m = 1; m < z.size(); ++m) fused = add(fused, z[m]);
+  branches.push_back(fused);
   SplitStats s;
-  s.ce.assign(M + 1, 0.0);
-  s.acc.assign(M + 1, 0.0);
-  for (int64_t i = 0; i < R; ++i) {
-    MM_CHECK(y[i] >= 0 && y[i] < K, "branch_stats: label " << y[i] << " outside [0, " << K << ")");
-    std::vector<double> fused(K, 0.0);
-    for (size_t b = 0; b <= M; ++b) {
-      if (b < M) {
-        for (int64_t k = 0; k < K; ++k) {
-          row[k] = v[b][i * K + k];
-          fused[k] += row[k];
-        }
-      } else {
-        row = fused;  // the fused branch: sum of the modality logits, as LateFusionMethod predicts
-      }
-      double mx = row[0];
-      int64_t arg = 0;
-      for (int64_t k = 1; k < K; ++k)
-        if (row[k] > mx) { mx = row[k]; arg = k; }  // first maximum, like argmax
-      double se = 0.0;
-      for (int64_t k = 0; k < K; ++k) se += std::exp(row[k] - mx);
-      s.ce[b] += mx + std::log(se) - row[y[i]];
-      s.acc[b] += arg == y[i] ? 1.0 : 0.0;
-    }
+  s.ce.assign(branches.size(), 0.0);
+  s.acc.assign(branches.size(), 0.0);
+  if (R == 0) return s;
+  const std::vector<int64_t> y = labels.to_int_vector();
+  for (size_t b = 0; b < branches.size(); ++b) {
+    s.ce[b] = cross_entropy(branches[b], labels).item();
+    const std::vector<float> v = branches[b].to_vector();
+    const std::vector<double> scores(v.begin(), v.end());
+    const std::vector<int64_t> pred = argmax_rows(scores.data(), R, K);
+    for (int64_t i = 0; i < R; ++i) s.acc[b] += pred[i] == y[i] ? 1.0 : 0.0;
+    s.acc[b] /= static_cast<double>(R);
   }
-  if (R > 0)
-    for (size_t b = 0; b <= M; ++b) {
-      s.ce[b] /= static_cast<double>(R);
-      s.acc[b] /= static_cast<double>(R);
-    }
   return s;
 }
 
