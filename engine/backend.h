@@ -114,7 +114,8 @@ MM_BACKEND_DECLS
 namespace cuda {
 MM_BACKEND_DECLS
 // Device memory and runtime; see engine/cuda/runtime.cu.
-bool available();  // built with CUDA and a device is present
+bool available();  // built with CUDA and a device is present (or the emulated device)
+bool emulated();   // the emulated device of -DMMBOOST_CUDA=EMULATE (engine/cuda/emulated.cpp)
 int device_count();
 void* device_alloc(size_t nbytes);  // from the caching allocator
 void device_free(void* ptr);        // back to the caching allocator

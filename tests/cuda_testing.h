@@ -22,6 +22,16 @@
     }                                       \
   } while (0)
 
+// Returns from a test of a behaviour only the real GPU backend has (the emulated device of
+// -DMMBOOST_CUDA=EMULATE runs the CPU backend, engine/cuda/emulated.cpp).
+#define SKIP_ON_EMULATED_CUDA(why)                   \
+  do {                                               \
+    if (mm::cuda::emulated()) {                      \
+      WARN("emulated CUDA device: " why ": skipped"); \
+      return;                                        \
+    }                                                \
+  } while (0)
+
 namespace mmtest {
 
 // A copy of `t` on the device, outside any autograd graph.

@@ -125,6 +125,19 @@ TEST_CASE("fused path refuses classifiers with more than one layer", "[cpu]") {
   CHECK(classifier_sums_plain(mmtest::randn({2, 4}, 1), cls, head, {1.0f}).z_new.shape() == Shape{2, 2});
 }
 
+TEST_CASE("boost_loss_forward_backward (CPU) rejects a label outside [0,K) before reading rows",
+          "[cpu]") {
+  const int64_t B = 3, K = 6;
+  Tensor sp = mmtest::randn({B, K}, 21), zn = mmtest::randn({B, K}, 22);
+  Tensor terms = Tensor::empty({B, 3}), gp = Tensor::empty({B, K}), gn = Tensor::empty({B, K}),
+         pt = Tensor::empty({B});
+  for (int64_t bad : {int64_t{-1}, K, int64_t{1} << 40}) {
+    Tensor y = Tensor::from_ints({0, bad, 2}, {B});
+    CHECK_THROWS_WITH(cpu::boost_loss_forward_backward(sp, zn, y, 0.2f, 1, 1, 1, 1, terms, gp, gn, pt),
+                      Catch::Matchers::Contains("outside [0, 6)") && Catch::Matchers::Contains("row 1"));
+  }
+}
+
 TEST_CASE("ogm_score_sum (CPU) sums in a fixed order", "[cpu]") {
   Tensor v = mmtest::randu({1001}, 5, 0.0f, 1.0f);
   Tensor out = Tensor::empty({1});

@@ -363,6 +363,7 @@ TEST_CASE("cuda boost_loss gradients match finite differences of its own terms",
 
 TEST_CASE("cuda boost_loss marks rows with an out-of-range label as NaN", "[cuda][boost_loss]") {
   SKIP_WITHOUT_CUDA();
+  SKIP_ON_EMULATED_CUDA("NaN rows are the kernel's answer; the CPU twin throws");
   Tensor sp = randn({2, 6}, 610), zn = randn({2, 6}, 611);
   Tensor y = Tensor::from_ints({2, 6}, {2});
   LossOut o = run_loss(Device::CUDA, sp, zn, y, 0.2f, 1.0f, 1.0f, 1.0f, 1.0f);

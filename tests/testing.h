@@ -38,6 +38,12 @@ inline void require_close(const std::vector<float>& got, const std::vector<doubl
                           double rtol, double atol, const std::string& what = "") {
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < got.size(); ++i) {
+    // NaN on both sides agrees; on one side only it fails (NaN > tol alone would let it pass).
+    const bool nan_got = std::isnan(got[i]), nan_want = std::isnan(want[i]);
+    if (nan_got || nan_want) {
+      if (nan_got != nan_want) FAIL(what << " element " << i << ": got " << got[i] << ", want " << want[i]);
+      continue;
+    }
     double err = std::fabs(static_cast<double>(got[i]) - want[i]);
     if (err > atol + rtol * std::fabs(want[i])) {
       FAIL(what << " element " << i << ": got " << got[i] << ", want " << want[i]);

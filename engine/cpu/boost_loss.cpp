@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/error.h"
 
 namespace mm::cpu {
 
@@ -47,6 +48,9 @@ void boost_loss_forward_backward(const Tensor& s_prev, const Tensor& z_new, cons
   float* gp = g_prev.data_f32();
   float* gn = g_new.data_f32();
   float* pp = p_true.data_f32();
+  for (int64_t i = 0; i < B; ++i)  // (the CUDA kernel cannot throw; it writes a NaN row instead)
+    MM_CHECK(y[i] >= 0 && y[i] < K, "boost_loss: label " << y[i] << " at row " << i
+                                                          << " is outside [0, " << K << ")");
 #pragma omp parallel for schedule(static) if (B * K > 16384)
   for (int64_t i = 0; i < B; ++i) {
     std::vector<double> q(K), P(K), u(K);

@@ -14,6 +14,7 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+bool emulated() { return false; }
 int device_count() { return 0; }
 void* device_alloc(size_t) { no_cuda("device_alloc"); }
 void device_free(void*) {}

@@ -77,6 +77,8 @@ bool available() {
   return present;
 }
 
+bool emulated() { return false; }
+
 int device_count() {
   if (!available()) return 0;
   int n = 0;

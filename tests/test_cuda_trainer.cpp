@@ -1,0 +1,153 @@
+// The whole trainer on the CUDA device (train.device = "cuda"): every registered method trains
+// on "cuda" as it does on the CPU, the paper's method with classifiers added during training
+// (fused kernels with N >= 2), checkpoints written from device tensors resume bit-identically,
+// and weights saved on the device load into a CPU trainer. Skipped without a CUDA device; the
+// emulated device (-DMMBOOST_CUDA=EMULATE, CI's sanitizer build) runs them on the CPU backend,
+// which checks the device plumbing above the backend (copies, device of every buffer and
+// parameter, checkpoint round trips).
+//
+// Tolerance between the two devices: the same FP32 arithmetic in another order (cuBLAS,
+// warp reductions) drifts over 32 SGD steps; epoch losses must agree to 1e-3 relative and the
+// validation accuracy to 3 samples of 256. On the emulated device both runs are the same code,
+// so they must agree exactly.
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "boosting/boost_method.h"
+#include "boosting/method.h"
+#include "boosting/trainer.h"
+#include "tests/cuda_testing.h"
+#include "tests/trainer_testing.h"
+
+using namespace mm;
+using mmtest::small_config;
+using mmtest::Splits;
+
+namespace {
+
+// The options a method needs beyond its defaults on the synthetic set.
+nlohmann::json options_for(const std::string& method) {
+  if (method == "unimodal") return {{"modality", "slow"}};
+  // Classifiers are added from epoch 0 on; the fused path on both devices ("auto" would take
+  // the plain one on the CPU).
+  if (method == "boost") return {{"assign_every", 1}, {"fused", "on"}};
+  return nlohmann::json::object();
+}
+
+struct Run {
+  boost::FitResult fit;
+  boost::EvalResult test;
+};
+
+Run fit_on(const std::string& device, nlohmann::json cfg) {
+  cfg["train"]["device"] = device;
+  Splits s;
+  boost::Trainer tr(cfg);
+  Run r;
+  r.fit = tr.fit(s.train, &s.val);
+  r.test = tr.evaluate(s.test);
+  return r;
+}
+
+void check_same_training(const Run& cpu, const Run& gpu) {
+  const bool exact = cuda::emulated();
+  REQUIRE(gpu.fit.history.size() == cpu.fit.history.size());
+  for (size_t e = 0; e < cpu.fit.history.size(); ++e) {
+    INFO("epoch " << e);
+    const double lc = cpu.fit.history[e]["loss"]["total"].get<double>();
+    const double lg = gpu.fit.history[e]["loss"]["total"].get<double>();
+    REQUIRE(std::isfinite(lg));
+    if (exact)
+      CHECK(lg == lc);
+    else
+      CHECK(std::abs(lg - lc) <= 1e-3 * std::max(1.0, std::abs(lc)));
+    // What the method decided at the end of the epoch (classifiers added, learned weights)
+    // must not depend on the device.
+    for (const char* k : {"classifiers", "assigned"}) {
+      INFO(k);
+      CHECK(gpu.fit.history[e].value(k, nlohmann::json()) == cpu.fit.history[e].value(k, nlohmann::json()));
+    }
+  }
+  const double ac = cpu.test.fused.acc, ag = gpu.test.fused.acc;
+  if (exact)
+    CHECK(ag == ac);
+  else
+    CHECK(std::abs(ag - ac) <= 3.0 / 256.0 + 1e-12);
+}
+
+}  // namespace
+
+TEST_CASE("every method trains on cuda as on the CPU: epoch losses, decisions, test accuracy",
+          "[cuda][trainer]") {
+  SKIP_WITHOUT_CUDA();
+  for (const std::string& method : boost::method_names()) {
+    INFO("method " << method);
+    const nlohmann::json cfg = small_config(method, 2, options_for(method));
+    const Run cpu = fit_on("cpu", cfg);
+    const Run gpu = fit_on("cuda", cfg);
+    check_same_training(cpu, gpu);
+  }
+}
+
+TEST_CASE("boost on cuda: classifiers added during training run through the fused kernels",
+          "[cuda][trainer][boost]") {
+  SKIP_WITHOUT_CUDA();
+  nlohmann::json cfg = small_config("boost", 3, {{"assign_every", 1}, {"fused", "on"}});
+  cfg["train"]["device"] = "cuda";
+  Splits s;
+  boost::Trainer tr(cfg);
+  tr.fit(s.train, &s.val);
+  auto& m = dynamic_cast<boost::BoostMethod&>(tr.method());
+  int64_t most = 0;
+  for (int64_t r = 0; r < m.num_modalities(); ++r) most = std::max(most, m.num_classifiers(r));
+  REQUIRE(most >= 2);  // the fused path with N >= 2 ran on the device
+  for (const auto& [name, p] : m.net().named_parameters()) {
+    INFO(name);
+    CHECK(p.device() == Device::CUDA);
+  }
+  // Fused and plain sums agree on the device for the grown model.
+  data::Batch b = mmtest::first_batch(s.test);
+  NoGradGuard ng;
+  for (int64_t r = 0; r < m.num_modalities(); ++r) {
+    Tensor x = b.inputs[r].to(Device::CUDA);
+    boost::ClassifierSums f = m.classifier_sums(r, x, true), p = m.classifier_sums(r, x, false);
+    REQUIRE(f.z_new.device() == Device::CUDA);
+    mmtest::require_close(f.s_prev, p.s_prev, 1e-4, 1e-4, "S_{n-1}");
+    mmtest::require_close(f.z_new, p.z_new, 1e-4, 1e-4, "z_new");
+  }
+}
+
+TEST_CASE("cuda checkpoints: a run stopped mid-epoch resumes bit-identically", "[cuda][trainer]") {
+  SKIP_WITHOUT_CUDA();
+  nlohmann::json cfg = small_config("boost", 3, {{"assign_every", 1}});
+  cfg["train"]["device"] = "cuda";
+  mmtest::check_bitwise_resume(cfg, "cuda_resume", 1, {"classifiers", "omega", "ogm_scores"});
+}
+
+TEST_CASE("weights saved from a cuda run load into a CPU trainer and predict the same",
+          "[cuda][trainer]") {
+  SKIP_WITHOUT_CUDA();
+  const std::string dir = mmtest::temp_dir("cuda_to_cpu");
+  nlohmann::json cfg = small_config("boost", 2, {{"assign_every", 1}});
+  cfg["train"]["device"] = "cuda";
+  cfg["train"]["checkpoint_dir"] = dir;
+  Splits s;
+  boost::Trainer gpu(cfg);
+  gpu.fit(s.train, &s.val);
+  const boost::EvalResult eg = gpu.evaluate(s.test);
+
+  cfg["train"]["device"] = "cpu";
+  boost::Trainer cpu(cfg);
+  cpu.load_weights(gpu.last_checkpoint_path(), s.train);
+  for (const auto& [name, p] : cpu.method().net().named_parameters()) {
+    INFO(name);
+    CHECK(p.device() == Device::CPU);
+  }
+  const boost::EvalResult ec = cpu.evaluate(s.test);
+  REQUIRE(ec.fused_logits.size() == eg.fused_logits.size());
+  std::vector<double> want(eg.fused_logits.begin(), eg.fused_logits.end());
+  mmtest::require_close(ec.fused_logits, want, 1e-4, 1e-4);
+  std::filesystem::remove_all(dir);
+}
