@@ -37,9 +37,13 @@ __global__ void boost_loss_kernel(const float* s_prev, const float* z_new, const
   sp = g.maxsum(sp);
   sn = g.maxsum(sn);
   su = g.maxsum(su);
-  const float lse_p = sp.m + logf(sp.l);  // log-sum-exp of S_{n-1}
-  const float lse_n = sn.m + logf(sn.l);  // of S_n
-  const float lse_u = su.m + logf(su.l);  // of z_new
+  // Log-sum-exp kept as (max, log of the sum relative to it): log softmax(v)_k is formed as
+  // (v_k - max) - log_l, never as v_k - (max + log_l). The latter rounds at the scale of the
+  // max, so for large logits (|v| ~ 40) a confident row's P_y - 1 would carry an absolute error
+  // of ~ulp(max) ~ 4e-6 instead of ~1e-7.
+  const float lp = logf(sp.l);  // S_{n-1}
+  const float ln = logf(sn.l);  // S_n
+  const float lu = logf(su.l);  // z_new
   const int64_t y = labels[r];
   const bool valid = y >= 0 && y < K;
   float* gp = g_prev + r * K;
@@ -53,21 +57,21 @@ __global__ void boost_loss_kernel(const float* s_prev, const float* z_new, const
     return;
   }
   const float ay = a[y], zy = z[y], ny = ay + zy;
-  const float q_y = expf(ay - lse_p);
+  const float q_y = expf((ay - sp.m) - lp);
   const float yhat = 1.0f - lambda * q_y;  // the residual label's only non-zero entry
   if (g.rank() == 0) {
-    terms[r * 3 + 0] = -yhat * (zy - lse_u);  // eps,   eq (2)
-    terms[r * 3 + 1] = -(ny - lse_n);         // eps_o, eq (3)
-    terms[r * 3 + 2] = -(ay - lse_p);         // eps_p, eq (4)
-    p_true[r] = expf(ny - lse_n);
+    terms[r * 3 + 0] = yhat * (lu - (zy - su.m));  // eps,   eq (2)
+    terms[r * 3 + 1] = ln - (ny - sn.m);           // eps_o, eq (3)
+    terms[r * 3 + 2] = lp - (ay - sp.m);           // eps_p, eq (4)
+    p_true[r] = expf((ny - sn.m) - ln);
   }
   const float c_new = scale * w_eps * yhat, c_o = scale * w_o, c_p = scale * w_p;
   for (int64_t k = g.rank(); k < K; k += g.size()) {
-    const float ak = a[k], zk = z[k];
+    const float ak = a[k], zk = z[k], nk = ak + zk;  // S_n in f32, as the CPU twin forms it
     const float e = k == y ? 1.0f : 0.0f;
-    const float d_o = expf(ak + zk - lse_n) - e;  // P - e_y
-    const float d_u = expf(zk - lse_u) - e;       // u - e_y
-    const float d_q = expf(ak - lse_p) - e;       // q - e_y
+    const float d_o = expf((nk - sn.m) - ln) - e;  // P - e_y
+    const float d_u = expf((zk - su.m) - lu) - e;  // u - e_y
+    const float d_q = expf((ak - sp.m) - lp) - e;  // q - e_y
     gn[k] = c_new * d_u + c_o * d_o;
     gp[k] = c_o * d_o + c_p * d_q;
   }

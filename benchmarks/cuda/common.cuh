@@ -109,7 +109,7 @@ class JsonLine {
   explicit JsonLine(const char* bench) { add("bench", bench); }
   JsonLine& add(const char* k, const std::string& v) {
     sep();
-    s_ += "\"" + std::string(k) + "\":\"" + v + "\"";
+    s_ += "\"" + std::string(k) + "\":\"" + escaped(v) + "\"";
     return *this;
   }
   JsonLine& add(const char* k, const char* v) { return add(k, std::string(v)); }
@@ -140,6 +140,27 @@ class JsonLine {
  private:
   void sep() {
     if (!s_.empty()) s_ += ",";
+  }
+  // String values include error messages (quotes, backslashes, newlines from cuDNN's text),
+  // which must not break the one-object-per-line JSON.
+  static std::string escaped(const std::string& v) {
+    std::string o;
+    for (const char ch : v) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        o += '\\';
+        o += ch;
+      } else if (c == '\n') {
+        o += "\\n";
+      } else if (c < 0x20) {
+        char b[8];
+        std::snprintf(b, sizeof(b), "\\u%04x", c);
+        o += b;
+      } else {
+        o += ch;
+      }
+    }
+    return o;
   }
   std::string s_;
 };

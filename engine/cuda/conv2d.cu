@@ -166,7 +166,10 @@ void run_first_supported(ConvPlan& p, std::vector<Candidate<Algo>>& cands, const
     Scratch ws(c.workspace);
     const cudnnStatus_t st = call(c.algo, ws.get(), c.workspace);
     if (st == CUDNN_STATUS_SUCCESS) return;
-    if (st != CUDNN_STATUS_NOT_SUPPORTED || cands.size() == 1) MM_CUDNN_CHECK(st);
+    // cuDNN 9 refuses with a code of the NOT_SUPPORTED category (3000..3999: _SHAPE,
+    // _ARCH_MISMATCH, _SHARED_MEMORY_INSUFFICIENT, ...), not only with 3000 itself.
+    const bool refused = static_cast<int>(st) / 1000 * 1000 == CUDNN_STATUS_NOT_SUPPORTED;
+    if (!refused || cands.size() == 1) MM_CUDNN_CHECK(st);
     cands.erase(cands.begin());
   }
   MM_FAIL("conv2d: no " << pass << " algorithm left to try");

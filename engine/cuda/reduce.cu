@@ -93,16 +93,27 @@ __device__ inline void take_if_better(float& best, int64_t& bi, float v, int64_t
 
 // One warp per output row (inner == 1). Each lane scans its elements in increasing k keeping
 // the first maximum; the merge prefers the smaller index on ties.
+// NaN follows the CPU loop (best = r[0], then only r[k] > best replaces it): a NaN at k == 0
+// is the answer, a NaN anywhere else is never taken. So lanes skip NaNs (k > 0), which keeps
+// the merge a total order and the butterfly's result the same in every lane.
 __global__ void max_rows_warp_kernel(const float* x, int64_t outer, int64_t n, float* out,
                                      int64_t* argmax) {
   const int64_t o = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
   const int lane = threadIdx.x % kWarpSize;
   if (o >= outer) return;
   const float* r = x + o * n;
+  if (isnan(r[0])) {  // the same for the whole warp
+    if (lane == 0) {
+      out[o] = r[0];
+      if (argmax) argmax[o] = 0;
+    }
+    return;
+  }
   float best = -INFINITY;
   int64_t bi = n;  // "none yet": larger than any index
   for (int64_t k = lane; k < n; k += kWarpSize) {
     const float v = r[k];
+    if (isnan(v)) continue;
     if (bi == n || v > best) {
       best = v;
       bi = k;
