@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # The GPU check, in one script: configure with the CUDA backend, build, run the [cuda] tests
 # (the kernel test also under compute-sanitizer memcheck), run the kernel benchmarks and their
-# PyTorch peer, and write everything under $OUT. Designed to finish within 8 minutes on a
-# 16-core machine with one H100/H200; every stage has a time limit and the script goes on
-# (recording the failure) when one fails.
+# PyTorch peer, the end-to-end training step of the CREMA-D ResNet18 AUG configuration against
+# PyTorch (benchmarks/bench_train_step.cpp, benchmarks/pytorch/train_step_aug.py), train the
+# demo data with the CLI on the GPU (2 epochs, resume to a 3rd, evaluate), and write everything
+# under $OUT. Designed to finish within 8 minutes on a 16-core machine with one H100/H200; every
+# stage has a time limit and the script goes on (recording the failure) when one fails.
 #
 #   OUT=/path/to/results tools/device_check.sh
 #
 # Environment:
 #   OUT                   where results go (default ./device-out); at most 8 files are written:
 #                         summary.json, env.txt, device_check.log, tests.log, sanitizer.log,
-#                         bench.jsonl
+#                         bench.jsonl (kernel and train-step lines), demo.log (the CLI's output,
+#                         the run's metrics.jsonl and eval_test.json), demo_report.json
 #   MMBOOST_DEPS_ROOT     a folder of unpacked Debian packages (tools/fetch_device_deps.sh),
 #                         used when the machine lacks Eigen, nlohmann-json, Catch2, stb,
 #                         libsndfile, FFTW, libsamplerate or pkg-config (default .deps/root)
 #   MMBOOST_BUILD_DIR     build folder (default /tmp/mmboost-device-build)
 #   MMBOOST_DEVICE_BUDGET total seconds for the script (default 470)
 #   MMBOOST_BENCH_REPS    timed repetitions per benchmark measurement (default 10 here)
+#   MMBOOST_TRAIN_STEPS   timed steps per train-step measurement (default 20, after 3 warm-up)
+#   MMBOOST_DEMO_DATA     demo data to train on (a `mmboost make-demo` folder; default .deps/demo,
+#                         which tools/fetch_device_deps.sh writes for carrying along); without it
+#                         make-demo runs under the build folder where espeak-ng and Fashion-MNIST
+#                         exist (not on a bare GPU image), else the CLI trainer step is skipped
 #   MMBOOST_DEVICE_FULL=1 also build everything and run the whole ctest suite if time is left
 set -uo pipefail
 
@@ -123,7 +131,8 @@ fi
 # ---- configure and build -------------------------------------------------------------------
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
-targets=(test_cuda_ops test_cuda_kernels bench_fused_hidden bench_boost_loss bench_ogm_score_sum)
+targets=(test_cuda_ops test_cuda_kernels test_cuda_trainer bench_fused_hidden bench_boost_loss
+  bench_ogm_score_sum bench_train_step mmboost)
 run_step configure 90 "$log" cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DMMBOOST_CUDA=ON -DMMBOOST_CUDA_ARCHS="$arch" -DMMBOOST_BUILD_BENCHMARKS=ON "${cmake_extra[@]}"
 run_step build 300 "$log" cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
@@ -131,7 +140,7 @@ run_step build 300 "$log" cmake --build "$build" --parallel "$(nproc)" --target 
 # ---- tests ---------------------------------------------------------------------------------
 tests_log=$out/tests.log
 : >"$tests_log"
-for t in test_cuda_ops test_cuda_kernels; do
+for t in test_cuda_ops test_cuda_kernels test_cuda_trainer; do
   exe=$build/tests/$t
   if [[ -x "$exe" ]]; then
     run_step "$t" 120 "$tests_log" "$exe" --order decl --durations yes
@@ -170,6 +179,91 @@ if python3 -c 'import torch' 2>/dev/null; then
   run_step pytorch_kernels 120 "$bench" python3 "$repo/benchmarks/cuda/pytorch_kernels.py"
 else
   say "PyTorch not importable: its peer benchmark skipped"
+fi
+
+# ---- end-to-end training step: CREMA-D ResNet18 AUG, ours vs PyTorch -------------------------
+# One step = both ResNet18 encoders, classifiers, shared head, boosting loss, backward, SGD
+# (batch 64, audio 257x188, one 224x224 frame); classifiers 1,1 (plain CE) and 1,4 (the full
+# boosting loss on video). TF32 off on both sides unless named. JSON lines into bench.jsonl,
+# stderr into the log.
+run_json() {  # run_json NAME LIMIT CMD...
+  local name=$1 limit=$2
+  shift 2
+  run_step "$name" "$limit" "$bench" bash -c 'exec "$@" 2>>"$0"' "$log" "$@"
+}
+ts=$build/benchmarks/bench_train_step
+ts_py=$repo/benchmarks/pytorch/train_step_aug.py
+ts_args=(--device cuda --steps "${MMBOOST_TRAIN_STEPS:-20}" --warmup 3)
+have_torch=0
+python3 -c 'import torch' 2>/dev/null && have_torch=1
+export PYTHONUNBUFFERED=1
+for c in 1,1 1,4; do
+  if [[ -x "$ts" ]]; then
+    run_json "train_step_mmboost_$c" 90 "$ts" "${ts_args[@]}" --classifiers "$c"
+  else
+    say "bench_train_step: not built"
+  fi
+  if ((have_torch)); then
+    run_json "train_step_pytorch_$c" 90 python3 "$ts_py" "${ts_args[@]}" --classifiers "$c"
+  fi
+done
+
+# ---- the CLI trainer on the GPU: demo data, 2 epochs, resume to 3, evaluate ----------------
+# Shows training, validation, checkpoint save (every epoch) and load (resume: the full state;
+# eval: the best weights) on CUDA. Batch 16 and an assignment check after every epoch (tau
+# 0.001), so that the few epochs take enough steps to learn and the model grows classifiers
+# (the fused path with n >= 2, the ACA network, a resume that rebuilds the grown structure).
+demo_log=$out/demo.log
+: >"$demo_log"
+mm=$build/tools/mmboost
+if [[ -x "$mm" ]]; then
+  # The demo data: MMBOOST_DEMO_DATA, else .deps/demo (tools/fetch_device_deps.sh writes it
+  # there, to be carried along), else make-demo here when espeak-ng and Fashion-MNIST exist.
+  demo=${MMBOOST_DEMO_DATA:-$repo/.deps/demo}
+  if [[ ! -f "$demo/demo.json" ]]; then  # demo.json is written last by make-demo
+    demo=$build/demo-data
+    if [[ ! -f "$demo/demo.json" ]] && command -v espeak-ng >/dev/null &&
+      [[ -d /usr/share/datasets/fashion-mnist ]]; then
+      rm -rf "$demo"
+      run_step make_demo 90 "$demo_log" "$mm" make-demo "$demo" --clips-per-class 40
+    fi
+  fi
+  run=$build/demo-run
+  rm -rf "$run"
+  if [[ -f "$demo/annotations/train.csv" ]]; then
+    run_step demo_train 90 "$demo_log" "$mm" train --config "$repo/tools/configs/demo_aug.json" \
+      --data-root "$demo" --out "$run" --device cuda --epochs 2 --set train.batch_size=16 \
+      --set method.assign_every=1 --set method.tau=0.001 &&
+      run_step demo_resume 60 "$demo_log" "$mm" train --resume "$run" --device cuda --epochs 3
+    [[ -f "$run/checkpoints/best.safetensors" ]] &&
+      run_step demo_eval 60 "$demo_log" "$mm" eval --run "$run" --split test --device cuda
+    for f in metrics.jsonl eval_test.json; do
+      [[ -f "$run/$f" ]] && { echo "---- $f"; cat "$run/$f"; } >>"$demo_log"
+    done
+    [[ -f "$run/report.json" ]] && cp "$run/report.json" "$out/demo_report.json"
+  else
+    say "no demo data in '$demo': the CLI trainer step skipped"
+  fi
+else
+  say "mmboost: not built; the CLI trainer step skipped"
+fi
+
+# ---- train step: equivalence on the GPU, and the TF32 / cudnn.benchmark variants -----------
+# The same initial weights and batch on both sides (bench_train_step --dump, train_step_aug.py
+# --load): the PyTorch line's "check" holds the largest loss difference over 3 steps.
+if [[ -x "$ts" ]] && ((have_torch)); then
+  rm -rf "$build/train_step_check"
+  run_json train_step_check_mmboost 60 "$ts" --device cuda --batch 16 --steps 3 --warmup 0 \
+    --classifiers 1,4 --dump "$build/train_step_check" &&
+    run_json train_step_check_pytorch 60 python3 "$ts_py" --device cuda --steps 3 --warmup 0 \
+      --load "$build/train_step_check"
+fi
+[[ -x "$ts" ]] &&
+  run_json train_step_mmboost_1,1_tf32 90 env MMBOOST_TF32=1 "$ts" "${ts_args[@]}" --classifiers 1,1
+if ((have_torch)); then
+  run_json train_step_pytorch_1,1_tf32 90 python3 "$ts_py" "${ts_args[@]}" --classifiers 1,1 --tf32
+  run_json train_step_pytorch_1,1_cudnn_benchmark 90 python3 "$ts_py" "${ts_args[@]}" \
+    --classifiers 1,1 --cudnn-benchmark
 fi
 
 # ---- optional: everything else -------------------------------------------------------------

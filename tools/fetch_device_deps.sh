@@ -3,7 +3,9 @@
 # into a folder, for a machine that has a compiler, CMake and CUDA but neither these packages
 # nor network access (the GPU machine of tools/device_check.sh).
 #
-#   tools/fetch_device_deps.sh             -> .deps/root (git-ignored), .deps/debs (the .debs)
+#   tools/fetch_device_deps.sh             -> .deps/root (git-ignored), .deps/debs (the .debs),
+#                                             .deps/demo (a small demo set, when build/tools/mmboost
+#                                             exists: the GPU image cannot run make-demo)
 #   MMBOOST_DEPS_ROOT=/some/dir tools/fetch_device_deps.sh
 #
 # Run it on a Debian/Ubuntu machine with apt (this one): `apt-get download` needs no root, and
@@ -49,5 +51,20 @@ find "$dest/usr/lib/x86_64-linux-gnu" \( -name 'libfftw3.so*' -o -name 'libfftw3
   -o -name 'libfftw3q*' -o -name 'libfftw3_*' -o -name 'libfftw3f_*' \) -delete
 
 echo "fetch_device_deps: unpacked into $dest ($(du -sh "$dest" | cut -f1))"
-echo "fetch_device_deps: on the GPU machine, run tools/device_check.sh with this folder carried"
-echo "  (MMBOOST_DEPS_ROOT defaults to .deps/root)"
+
+# A small demo set for device_check.sh's CLI training step (make-demo needs espeak-ng and
+# Fashion-MNIST, which the GPU image lacks).
+mm=${MMBOOST_BIN:-$repo/build/tools/mmboost}
+demo=$repo/.deps/demo
+if [[ -f "$demo/demo.json" ]]; then
+  echo "fetch_device_deps: demo data already in $demo"
+elif [[ -x "$mm" ]]; then
+  rm -rf "$demo"
+  "$mm" make-demo "$demo" --clips-per-class 40
+  echo "fetch_device_deps: demo data in $demo ($(du -sh "$demo" | cut -f1))"
+else
+  echo "fetch_device_deps: no $mm (build first, or set MMBOOST_BIN): demo data not written;" \
+    "device_check.sh then skips its CLI training step" >&2
+fi
+echo "fetch_device_deps: on the GPU machine, run tools/device_check.sh with .deps/root and"
+echo "  .deps/demo carried (MMBOOST_DEPS_ROOT defaults to .deps/root)"

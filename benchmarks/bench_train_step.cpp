@@ -1,0 +1,354 @@
+// One end-to-end training step of a run config (default: the CREMA-D ResNet18 AUG configuration,
+// tools/configs/cremad_aug.json), exactly as the trainer runs it for each batch
+// (Trainer::run_epoch -> Method::train_step): for each modality the encoder forward, the
+// configurable classifiers and the shared head, the sustained boosting loss (plain CE while a
+// modality has one classifier), the OGM score, then one backward over the summed losses and one
+// SGD step (lr 0.01, momentum 0.9, weight decay 1e-4) over every parameter.
+// benchmarks/pytorch/train_step_aug.py runs the same step in PyTorch eager.
+//
+// Inputs are synthetic (seeded normal values, labels uniform in [0,K)), shaped as the config's
+// loader would make them: audio (B,1,F,S) with F = n_fft/2+1, S = STFT frames of
+// duration*sample_rate samples (257 x 188 for CREMA-D); video frames (B,T,C,H,W) from
+// data.frames (1 x 3 x 224 x 224). One batch is moved to the device once; --warmup untimed and
+// --steps timed steps follow (CUDA synchronised before each clock read). Prints one JSON line.
+//
+//   bench_train_step [--device cpu|cuda] [--batch B] [--steps N] [--warmup N]
+//                    [--classifiers A,V] [--classes K] [--threads N] [--seed N]
+//                    [--config FILE|NAME] [--set key=value ...] [--dump DIR]
+//
+//   --device       default cuda when a GPU is usable, else cpu
+//   --batch        default the config's train.batch_size (64)
+//   --classifiers  configurable classifiers of audio and video (default 1,1); with n >= 2 the
+//                  modality trains with the full boosting loss (eqs (2)-(6))
+//   --config       default tools/configs/cremad_aug.json of this source tree; a bare name is
+//                  looked up in tools/configs/
+//   --set          any config key, e.g. --set data.frames.size=112 (applied in order)
+//   --dump DIR     writes DIR/state.safetensors (the initial parameters and buffers as
+//                  "net.<name>", the batch as "batch.audio", "batch.video", "batch.labels") and,
+//                  after the run, DIR/mmboost.json (the JSON line); train_step_aug.py --load DIR
+//                  runs the same steps from the same state and compares the losses.
+// MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32").
+// Exit codes: 0 ok, 1 runtime error, 2 bad option or config.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#if defined(MMBOOST_WITH_CUDA) && __has_include(<cuda_runtime_api.h>)
+#include <cuda_runtime_api.h>
+#define MMBENCH_HAVE_CUDART 1
+#endif
+
+#include "benchmarks/bench_common.h"
+#include "boosting/boost_method.h"
+#include "boosting/trainer.h"
+#include "data/audio.h"
+#include "data/batch.h"
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/io/safetensors.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "tools/cli/config.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mm::Tensor;
+using nlohmann::json;
+
+struct Usage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* kUsage =
+    "usage: bench_train_step [--device cpu|cuda] [--batch B] [--steps N] [--warmup N]\n"
+    "                        [--classifiers A,V] [--classes K] [--threads N] [--seed N]\n"
+    "                        [--config FILE|NAME] [--set key=value ...] [--dump DIR]\n";
+
+// The source tree's root, from this file's path (benchmarks/bench_train_step.cpp).
+fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
+
+int64_t parse_int(const std::string& opt, const std::string& v, int64_t lo, int64_t hi) {
+  size_t pos = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (v.empty() || pos != v.size())
+    throw Usage(opt + ": expected an integer, got \"" + v + "\"");
+  if (x < lo || x > hi)
+    throw Usage(opt + ": " + v + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return x;
+}
+
+struct Options {
+  std::string device;  // "" = auto
+  int64_t batch = -1;  // -1 = the config's
+  int steps = 20, warmup = 3, threads = 0;
+  int64_t classes = 6;
+  int64_t cls_audio = 1, cls_video = 1;
+  uint64_t seed = 0;
+  std::string config;
+  std::vector<std::string> sets;
+  std::string dump;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (a.rfind("--", 0) != 0) throw Usage("unexpected argument \"" + a + "\"");
+    if (i + 1 >= argc) throw Usage(a + " needs a value");
+    const std::string v = argv[++i];
+    if (a == "--device") {
+      if (v != "cpu" && v != "cuda") throw Usage("--device must be cpu or cuda, got \"" + v + "\"");
+      o.device = v;
+    } else if (a == "--batch") {
+      o.batch = parse_int(a, v, 1, 1 << 20);
+    } else if (a == "--steps") {
+      o.steps = static_cast<int>(parse_int(a, v, 1, 1000000));
+    } else if (a == "--warmup") {
+      o.warmup = static_cast<int>(parse_int(a, v, 0, 1000000));
+    } else if (a == "--threads") {
+      o.threads = static_cast<int>(parse_int(a, v, 0, 4096));
+    } else if (a == "--classes") {
+      o.classes = parse_int(a, v, 2, 100000);
+    } else if (a == "--seed") {
+      o.seed = static_cast<uint64_t>(parse_int(a, v, 0, INT64_MAX));
+    } else if (a == "--classifiers") {
+      const size_t comma = v.find(',');
+      if (comma == std::string::npos)
+        throw Usage("--classifiers: expected A,V (classifiers of audio and video), got \"" + v + "\"");
+      o.cls_audio = parse_int(a, v.substr(0, comma), 1, 1000);
+      o.cls_video = parse_int(a, v.substr(comma + 1), 1, 1000);
+    } else if (a == "--config") {
+      o.config = v;
+    } else if (a == "--set") {
+      o.sets.push_back(v);
+    } else if (a == "--dump") {
+      o.dump = v;
+    } else {
+      throw Usage("unknown option \"" + a + "\"");
+    }
+  }
+  return o;
+}
+
+std::string find_config(const std::string& given) {
+  const fs::path def = source_root() / "tools" / "configs" / "cremad_aug.json";
+  if (given.empty()) return def.string();
+  if (fs::exists(given)) return given;
+  for (const std::string& name : {given, given + ".json"}) {
+    const fs::path p = source_root() / "tools" / "configs" / name;
+    if (fs::exists(p)) return p.string();
+  }
+  throw Usage("--config: cannot find \"" + given + "\" (nor in " +
+              (source_root() / "tools" / "configs").string() + ")");
+}
+
+// Yields the same synthetic batch once per epoch.
+class SyntheticStream : public mm::data::BatchStream {
+ public:
+  SyntheticStream(mm::data::Batch b, int64_t classes) : batch_(std::move(b)), classes_(classes) {}
+  void start_epoch(int) override { done_ = false; }
+  bool next(mm::data::Batch& out) override {
+    if (done_) return false;
+    out = batch_;
+    done_ = true;
+    return true;
+  }
+  int64_t num_batches() const override { return 1; }
+  int64_t num_samples() const override { return batch_.size(); }
+  std::vector<std::string> modality_names() const override { return {"audio", "video"}; }
+  int64_t num_classes() const override { return classes_; }
+
+ private:
+  mm::data::Batch batch_;
+  int64_t classes_;
+  bool done_ = false;
+};
+
+std::string gpu_name() {
+#ifdef MMBENCH_HAVE_CUDART
+  int d = 0;
+  cudaDeviceProp p{};
+  if (cudaGetDevice(&d) == cudaSuccess && cudaGetDeviceProperties(&p, d) == cudaSuccess) return p.name;
+#endif
+  return "";
+}
+
+int run(const Options& o) {
+  // ---- config -------------------------------------------------------------------------------
+  const std::string path = find_config(o.config);
+  json user = mm::cli::load_config_file(path);
+  if (!user.contains("name") || !user["name"].is_string() || user["name"].get<std::string>().empty())
+    user["name"] = fs::path(path).stem().string();
+  const json defaults = mm::cli::schema_defaults();
+  for (const auto& s : o.sets) mm::cli::apply_set(user, s, defaults);
+  const std::string device = !o.device.empty() ? o.device : (mm::cuda::available() ? "cuda" : "cpu");
+  if (device == "cuda" && !mm::cuda::available())
+    throw Usage("--device cuda: no CUDA device is usable (a CPU-only build, or no GPU visible)");
+  mm::cli::set_path(user, "train.device", device);
+  mm::cli::set_path(user, "train.checkpoint_dir", "");
+  mm::cli::set_path(user, "train.resume", false);
+  mm::cli::set_path(user, "train.threads", o.threads);
+  if (o.batch > 0) mm::cli::set_path(user, "train.batch_size", o.batch);
+  json cfg = mm::cli::resolve(user);
+  // The encoder reads frames in the layout the loader writes them (as the CLI arranges).
+  const json& frames = cfg.at("data").at("frames");
+  const std::string layout = frames.value("layout", std::string("TCHW"));
+  if (mm::cli::get_path(user, "model.encoder.frames_layout").is_null())
+    cfg["model"]["encoder"]["frames_layout"] = layout;
+
+  // ---- shapes ---------------------------------------------------------------------------------
+  const json& a = cfg.at("data").at("audio");
+  mm::data::StftParams stft;
+  stft.n_fft = a.at("n_fft").get<int>();
+  stft.hop = a.at("hop").get<int>();
+  stft.center = a.at("center").get<bool>();
+  const int64_t samples = std::max<int64_t>(
+      1, std::llround(a.at("duration").get<double>() * a.at("sample_rate").get<double>()));
+  const int64_t F = mm::data::stft_bins(stft), S = mm::data::stft_frames(samples, stft);
+  const int64_t T = frames.at("num_frames").get<int64_t>(), C = frames.at("channels").get<int64_t>(),
+                HW = frames.at("size").get<int64_t>();
+  const int64_t B = cfg.at("train").at("batch_size").get<int64_t>(), K = o.classes;
+  if (F < 1 || S < 1) throw Usage("data.audio gives an empty spectrogram (" + std::to_string(F) + " x " + std::to_string(S) + ")");
+  const mm::Shape audio_shape{B, 1, F, S};
+  const mm::Shape video_shape =
+      layout == "CTHW" ? mm::Shape{B, C, T, HW, HW} : mm::Shape{B, T, C, HW, HW};
+
+  const std::string method = cfg.at("method").at("name").get<std::string>();
+  const std::vector<int64_t> counts = {o.cls_audio, o.cls_video};
+  if (method != "boost" && (o.cls_audio != 1 || o.cls_video != 1))
+    throw Usage("--classifiers needs method.name = \"boost\"; the config's method is \"" + method + "\"");
+
+  // ---- synthetic batch --------------------------------------------------------------------------
+  mm::Generator g(o.seed);
+  mm::data::Batch cpu_batch;
+  for (const mm::Shape& s : {audio_shape, video_shape}) {
+    Tensor x = Tensor::empty(s);
+    mm::normal_(x, 0.0f, 1.0f, g);
+    cpu_batch.inputs.push_back(x);
+  }
+  std::vector<int64_t> labels(static_cast<size_t>(B));
+  for (auto& l : labels) l = g.randint(K);
+  cpu_batch.labels = Tensor::from_ints(labels, {B});
+  for (int64_t i = 0; i < B; ++i) cpu_batch.ids.push_back("synthetic_" + std::to_string(i));
+
+  // ---- trainer and model --------------------------------------------------------------------------
+  json sections;
+  for (const char* k : {"model", "method", "optim", "train"}) sections[k] = cfg.at(k);
+  mm::boost::Trainer trainer(sections);
+  SyntheticStream stream(cpu_batch, K);
+  trainer.setup(stream);
+  auto* boost = dynamic_cast<mm::boost::BoostMethod*>(&trainer.method());
+  if (boost) {
+    for (int64_t m = 0; m < 2; ++m) {
+      if (counts[m] < boost->num_classifiers(m))
+        throw Usage("--classifiers: the config already builds " + std::to_string(boost->num_classifiers(m)) +
+                    " classifiers for " + stream.modality_names()[m]);
+      while (boost->num_classifiers(m) < counts[m]) boost->add_classifier(m);
+    }
+  } else if (o.cls_audio != 1 || o.cls_video != 1) {
+    throw Usage("--classifiers needs method.name = \"boost\"; the config's method is \"" + method + "\"");
+  }
+  int64_t params = 0;
+  for (const auto& grp : trainer.optimizer().groups())
+    for (const auto& p : grp.params) params += p.numel();
+
+  const mm::Device dev = device == "cuda" ? mm::Device::CUDA : mm::Device::CPU;
+  if (!o.dump.empty()) {
+    fs::create_directories(o.dump);
+    mm::nn::NamedTensors all;
+    mm::nn::Module& net = trainer.method().net();
+    for (const auto& [n, t] : net.named_parameters()) all.emplace_back("net." + n, t.to(mm::Device::CPU));
+    for (const auto& [n, t] : net.named_buffers()) all.emplace_back("net." + n, t.to(mm::Device::CPU));
+    all.emplace_back("batch.audio", cpu_batch.inputs[0]);
+    all.emplace_back("batch.video", cpu_batch.inputs[1]);
+    all.emplace_back("batch.labels", cpu_batch.labels);
+    json meta = {{"config", cfg.value("name", "")}, {"classifiers", counts}, {"classes", K},
+                 {"lambda", cfg.at("method").at("lambda")}, {"optim", cfg.at("optim")}};
+    mm::io::save_safetensors((fs::path(o.dump) / "state.safetensors").string(), all, meta);
+  }
+
+  // One batch on the device, once; then the trainer's per-batch work.
+  mm::data::Batch batch;
+  for (const auto& x : cpu_batch.inputs) batch.inputs.push_back(x.to(dev));
+  batch.labels = cpu_batch.labels.to(dev);
+  batch.ids = cpu_batch.ids;
+  trainer.method().net().train();
+  trainer.method().begin_epoch(0);
+  std::vector<double> losses;
+  auto step = [&] {
+    mm::boost::StepOutput s = trainer.method().train_step(batch);
+    if (dev == mm::Device::CUDA) mm::cuda::synchronize();
+    losses.push_back(s.loss);
+    MM_CHECK(std::isfinite(s.loss), "training diverged: loss " << s.loss << " at step " << losses.size());
+  };
+  const mmbench::Timing t = mmbench::time_ms(step, o.warmup, o.steps);
+
+  // ---- report -----------------------------------------------------------------------------------
+  const char* tf32_env = std::getenv("MMBOOST_TF32");
+  const bool tf32 = dev == mm::Device::CUDA && tf32_env && std::string(tf32_env) == "1";
+  const std::string fused_opt = cfg.at("method").value("fused", std::string("auto"));
+  const bool fused = boost && (fused_opt == "on" || (fused_opt == "auto" && dev == mm::Device::CUDA));
+  mmbench::Json j = mmbench::header("train_step", mm::num_threads());
+  j["framework"] = "mmboost";
+  j["device"] = device;
+  if (dev == mm::Device::CUDA) {
+    const std::string gpu = gpu_name();
+    if (!gpu.empty()) j["gpu"] = gpu;
+  }
+  j["config"] = cfg.value("name", "");
+  j["method"] = method;
+  j["update"] = cfg.at("method").value("update", std::string(""));
+  j["batch"] = B;
+  j["classes"] = K;
+  j["classifiers"] = {{"audio", counts[0]}, {"video", counts[1]}};
+  j["inputs"] = {{"audio", audio_shape}, {"video", video_shape}};
+  j["params"] = params;
+  j["tf32"] = tf32;
+  j["fused"] = fused;
+  j["warmup"] = o.warmup;
+  mmbench::add_timing(j, t);
+  j["samples_per_s"] = t.median_ms > 0 ? static_cast<double>(B) * 1e3 / t.median_ms : 0.0;
+  j["first_loss"] = losses.front();
+  j["last_loss"] = losses.back();
+  j["losses"] = losses;
+  if (!o.dump.empty()) j["dumped"] = o.dump;
+  mmbench::emit(j);
+  if (!o.dump.empty()) {
+    std::ofstream f(fs::path(o.dump) / "mmboost.json");
+    f << j.dump() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const Usage& e) {
+    std::cerr << "bench_train_step: " << e.what() << "\n" << kUsage;
+    return 2;
+  } catch (const mm::cli::UsageError& e) {
+    std::cerr << "bench_train_step: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_train_step: error: " << e.what() << "\n";
+    return 1;
+  }
+}
