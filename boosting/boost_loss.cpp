@@ -179,6 +179,7 @@ BoostLossResult boost_loss_plain(const Tensor& s_prev, const Tensor& z_new, cons
   acc(eps_p, opt.w_p);
   MM_CHECK(total.defined(), "boost loss: every term is switched off (method.terms); enable at least one");
   r.loss = total;
+  r.value = total.item();
   r.eps = eps.item();
   r.eps_o = eps_o.item();
   r.eps_p = eps_p.item();
@@ -214,6 +215,7 @@ BoostLossResult boost_loss_fused(const Tensor& s_prev, const Tensor& z_new, cons
   r.eps_p = m[2];
   const double total = opt.w_eps * m[0] + opt.w_o * m[1] + opt.w_p * m[2];
   r.loss = Tensor::scalar(static_cast<float>(total), dev);
+  r.value = static_cast<float>(total);  // what r.loss holds
   r.p_true = p_true;
   record(r.loss, "boost_loss", {s_prev, z_new},
          [g_prev, g_new](const Tensor& g, const std::vector<bool>& needs) {
@@ -233,10 +235,34 @@ void OgmScore::add(const Tensor& p_true) {
            "OgmScore::add: expected p_true (B) f32, got " << p_true.describe());
   if (p_true.numel() == 0) return;
   Tensor v = p_true.detach().contiguous();
-  Tensor out = Tensor::empty({1}, DType::F32, v.device());
+  if (slots_.defined() && (slots_.device() != v.device() || pending_ == kSlots)) sum();
+  if (!slots_.defined() || slots_.device() != v.device())
+    slots_ = Tensor::empty({kSlots}, DType::F32, v.device());
+  Tensor out = slots_.slice(0, pending_, pending_ + 1);
   MM_DISPATCH(v.device(), ogm_score_sum, v, out);
-  sum_ += static_cast<double>(out.item());
+  ++pending_;
   count_ += p_true.numel();
+}
+
+double OgmScore::sum() const {
+  if (pending_ > 0) {
+    const std::vector<float> s = slots_.slice(0, 0, pending_).to_vector();
+    for (float x : s) sum_ += static_cast<double>(x);
+    pending_ = 0;
+  }
+  return sum_;
+}
+
+void OgmScore::reset() {
+  sum_ = 0.0;
+  count_ = 0;
+  pending_ = 0;
+}
+
+void OgmScore::set(double sum, int64_t count) {
+  sum_ = sum;
+  count_ = count;
+  pending_ = 0;
 }
 
 Tensor true_class_probability(const Tensor& logits, const Tensor& labels) {

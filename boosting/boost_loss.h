@@ -60,6 +60,7 @@ struct BoostLossResult {
   Tensor loss;    // scalar, eq (6): mean over the batch of w_eps eps + w_o eps_o + w_p eps_p
   Tensor p_true;  // (B) softmax(S_n)[y], no history: the OGM score's summands
   double eps = 0, eps_o = 0, eps_p = 0;  // batch means of the three terms (unweighted)
+  double value = 0;  // the value of `loss` on the host (the fused path knows it without a copy)
 };
 
 // y_hat (B,K) = y - lambda * y * softmax(S_{n-1}) (detached): eq (2)'s residual labels.
@@ -77,16 +78,39 @@ BoostLossResult boost_loss_fused(const Tensor& s_prev, const Tensor& z_new, cons
 // softmax(S_n)[y], accumulated batch by batch in a fixed order.
 class OgmScore {
  public:
+  // Adds softmax(S_n)[y] of a batch. The batch sum is computed on p_true's device by the
+  // deterministic ogm_score_sum reduction into a slot of a small buffer there; the buffer is read
+  // (one device-to-host copy) when it is full or when sum()/value() is asked for, and its slots
+  // are added in batch order in double, so the result does not depend on when that happens.
+  OgmScore() = default;
+  // A copy holds the sum so far and a buffer of its own.
+  OgmScore(const OgmScore& o) : sum_(o.sum()), count_(o.count_) {}
+  OgmScore& operator=(const OgmScore& o) {
+    if (this != &o) {
+      sum_ = o.sum();
+      count_ = o.count_;
+      slots_ = Tensor();
+      pending_ = 0;
+    }
+    return *this;
+  }
+
   void add(const Tensor& p_true);  // (B) on any device
-  double value() const { return count_ ? sum_ / static_cast<double>(count_) : 0.0; }
-  double sum() const { return sum_; }
+  double value() const {
+    const double s = sum();
+    return count_ ? s / static_cast<double>(count_) : 0.0;
+  }
+  double sum() const;
   int64_t count() const { return count_; }
-  void reset() { sum_ = 0.0; count_ = 0; }
-  void set(double sum, int64_t count) { sum_ = sum; count_ = count; }
+  void reset();
+  void set(double sum, int64_t count);
 
  private:
-  double sum_ = 0.0;
+  static constexpr int64_t kSlots = 256;  // batches between reads of the device buffer
+  mutable double sum_ = 0.0;
   int64_t count_ = 0;
+  mutable Tensor slots_;        // (kSlots) on the device of the last batch
+  mutable int64_t pending_ = 0;  // slots written since the last read
 };
 
 // softmax(logits)[y] per row: logits (B,K), labels (B) -> (B), no history.

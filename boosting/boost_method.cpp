@@ -213,7 +213,7 @@ LossOutput BoostMethod::modality_loss(int64_t m, const data::Batch& batch, bool 
   if (accumulate) scores_[m].add(r.p_true);
   LossOutput out;
   out.loss = r.loss;
-  out.terms[name + ".loss"] = r.loss.item();
+  out.terms[name + ".loss"] = r.value;
   out.terms[name + ".eps_o"] = r.eps_o;  // with one classifier: its plain CE
   if (n >= 2) {
     out.terms[name + ".eps"] = r.eps;

@@ -155,6 +155,37 @@ TEST_CASE("Section 4.2 OGM score: mean over the epoch's samples of softmax(S_n)[
   CHECK(s.value() == 0.0);
 }
 
+TEST_CASE("Section 4.2 OGM score: batch sums kept on the device and read in blocks add up in batch order",
+          "[cpu]") {
+  // 600 batches of varying size: more than two full blocks of slots, so the buffer is read
+  // mid-epoch and at the end; the result must equal adding each batch's float sum in order.
+  OgmScore s;
+  double want = 0.0;
+  int64_t rows = 0;
+  for (int b = 0; b < 600; ++b) {
+    const int64_t B = 1 + b % 7;
+    Tensor p = mmtest::randu({B}, 100 + b, 0.0f, 1.0f);
+    double d = 0.0;
+    for (float x : p.to_vector()) d += x;
+    const float batch = static_cast<float>(d);  // ogm_score_sum: double accumulation, float out
+    want += static_cast<double>(batch);
+    rows += B;
+    s.add(p);
+    if (b == 300) {
+      CHECK(s.sum() == want);  // a read mid-way changes nothing
+      OgmScore copy = s;       // a copy continues on its own buffer
+      copy.add(Tensor::ones({2}));
+      CHECK(copy.sum() == want + 2.0);
+      CHECK(copy.count() == rows + 2);
+    }
+  }
+  CHECK(s.count() == rows);
+  CHECK(s.sum() == want);
+  CHECK(s.value() == want / static_cast<double>(rows));
+  s.set(1.5, 3);
+  CHECK(s.value() == 0.5);
+}
+
 TEST_CASE("Algorithm 1, difference rule: audio ahead -> video classifier; video ahead -> audio", "[cpu]") {
   AssignmentRule r;  // sigma 1, tau 0.01
   CHECK(assign_classifiers({0.60, 0.40}, r) == std::vector<bool>{false, true});
