@@ -14,7 +14,7 @@
 //
 //   bench_train_step [--device cpu|cuda] [--batch B] [--steps N] [--warmup N]
 //                    [--classifiers A,V] [--classes K] [--threads N] [--seed N]
-//                    [--config FILE|NAME] [--set key=value ...] [--dump DIR]
+//                    [--config FILE|NAME] [--set key=value ...] [--dump DIR] [--phases N]
 //
 //   --device       default cuda when a GPU is usable, else cpu
 //   --batch        default the config's train.batch_size (64)
@@ -27,9 +27,15 @@
 //                  "net.<name>", the batch as "batch.audio", "batch.video", "batch.labels") and,
 //                  after the run, DIR/mmboost.json (the JSON line); train_step_aug.py --load DIR
 //                  runs the same steps from the same state and compares the losses.
+//   --phases N     after the timed steps, N more steps timed by phase with a device
+//                  synchronisation between phases: "forward_loss" (zero_grad, encoders,
+//                  classifiers, head, loss), "backward", "optimizer" (medians in "phases_ms");
+//                  train_step_aug.py --phases N splits PyTorch's step the same way. For the
+//                  paper's method with joint updates (the default config).
 // MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32").
 // Exit codes: 0 ok, 1 runtime error, 2 bad option or config.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -69,7 +75,8 @@ struct Usage : std::runtime_error {
 const char* kUsage =
     "usage: bench_train_step [--device cpu|cuda] [--batch B] [--steps N] [--warmup N]\n"
     "                        [--classifiers A,V] [--classes K] [--threads N] [--seed N]\n"
-    "                        [--config FILE|NAME] [--set key=value ...] [--dump DIR]\n";
+    "                        [--config FILE|NAME] [--set key=value ...] [--dump DIR]\n"
+    "                        [--phases N]\n";
 
 // The source tree's root, from this file's path (benchmarks/bench_train_step.cpp).
 fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
@@ -99,6 +106,7 @@ struct Options {
   std::string config;
   std::vector<std::string> sets;
   std::string dump;
+  int phases = 0;
 };
 
 Options parse(int argc, char** argv) {
@@ -139,6 +147,8 @@ Options parse(int argc, char** argv) {
       o.sets.push_back(v);
     } else if (a == "--dump") {
       o.dump = v;
+    } else if (a == "--phases") {
+      o.phases = static_cast<int>(parse_int(a, v, 0, 1000000));
     } else {
       throw Usage("unknown option \"" + a + "\"");
     }
@@ -299,6 +309,48 @@ int run(const Options& o) {
   };
   const mmbench::Timing t = mmbench::time_ms(step, o.warmup, o.steps);
 
+  // The same step split into phases (BoostMethod::train_step's joint branch, the OGM sums
+  // left out), each phase closed by a synchronisation.
+  mmbench::Json phases;
+  if (o.phases > 0) {
+    if (!boost || cfg.at("method").value("update", std::string("joint")) != "joint")
+      throw Usage("--phases needs method.name = \"boost\" with method.update = \"joint\"");
+    using clock = std::chrono::steady_clock;
+    auto ms = [](clock::time_point a, clock::time_point b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    auto sync = [&] {
+      if (dev == mm::Device::CUDA) mm::cuda::synchronize();
+    };
+    std::vector<double> fwd, bwd, upd;
+    mm::optim::Optimizer& opt = trainer.optimizer();
+    for (int i = 0; i < o.phases; ++i) {
+      sync();
+      const auto t0 = clock::now();
+      opt.zero_grad();
+      mm::boost::LossOutput l = boost->loss(batch);
+      sync();
+      const auto t1 = clock::now();
+      l.loss.backward();
+      boost->after_backward();
+      sync();
+      const auto t2 = clock::now();
+      opt.step();
+      sync();
+      const auto t3 = clock::now();
+      fwd.push_back(ms(t0, t1));
+      bwd.push_back(ms(t1, t2));
+      upd.push_back(ms(t2, t3));
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      const size_t n = v.size();
+      return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    };
+    phases = {{"forward_loss", median(fwd)}, {"backward", median(bwd)}, {"optimizer", median(upd)},
+              {"steps", o.phases}};
+  }
+
   // ---- report -----------------------------------------------------------------------------------
   const char* tf32_env = std::getenv("MMBOOST_TF32");
   const bool tf32 = dev == mm::Device::CUDA && tf32_env && std::string(tf32_env) == "1";
@@ -327,6 +379,7 @@ int run(const Options& o) {
   j["first_loss"] = losses.front();
   j["last_loss"] = losses.back();
   j["losses"] = losses;
+  if (!phases.is_null()) j["phases_ms"] = phases;
   if (!o.dump.empty()) j["dumped"] = o.dump;
   mmbench::emit(j);
   if (!o.dump.empty()) {

@@ -197,14 +197,18 @@ ts_args=(--device cuda --steps "${MMBOOST_TRAIN_STEPS:-20}" --warmup 3)
 have_torch=0
 python3 -c 'import torch' 2>/dev/null && have_torch=1
 export PYTHONUNBUFFERED=1
+# With 1,4 also 10 steps split into forward+loss / backward / optimizer ("phases_ms"), so that a
+# gap between the two sides can be placed without a profiler.
 for c in 1,1 1,4; do
+  ph=()
+  [[ $c == 1,4 ]] && ph=(--phases 10)
   if [[ -x "$ts" ]]; then
-    run_json "train_step_mmboost_$c" 90 "$ts" "${ts_args[@]}" --classifiers "$c"
+    run_json "train_step_mmboost_$c" 90 "$ts" "${ts_args[@]}" --classifiers "$c" "${ph[@]}"
   else
     say "bench_train_step: not built"
   fi
   if ((have_torch)); then
-    run_json "train_step_pytorch_$c" 90 python3 "$ts_py" "${ts_args[@]}" --classifiers "$c"
+    run_json "train_step_pytorch_$c" 90 python3 "$ts_py" "${ts_args[@]}" --classifiers "$c" "${ph[@]}"
   fi
 done
 

@@ -22,9 +22,12 @@ one JSON line with the fields of the C++ one (framework "pytorch").
 
   python3 benchmarks/pytorch/train_step_aug.py [--device cpu|cuda] [--batch 64] [--steps 20]
       [--warmup 3] [--classifiers 1,1] [--classes 6] [--tf32] [--cudnn-benchmark] [--threads N]
-      [--audio-shape 257,188] [--video-shape 1,3,224,224] [--seed 0] [--load DIR]
+      [--audio-shape 257,188] [--video-shape 1,3,224,224] [--seed 0] [--load DIR] [--phases N]
 
 TF32 is off unless --tf32 (matmul and cuDNN), as in mmboost without MMBOOST_TF32=1.
+--phases N: after the timed steps, N more steps timed by phase with a synchronisation between
+phases ("forward_loss", "backward", "optimizer" medians in "phases_ms"), as bench_train_step
+--phases N splits ours (the OGM sums left out on both sides).
 --load DIR: start from the state bench_train_step --dump DIR wrote (the same initial weights,
 batch, classes and classifiers; --batch, --classes, --classifiers and the shapes are then taken
 from DIR) and compare the losses with DIR/mmboost.json when present ("check" in the JSON line).
@@ -35,8 +38,10 @@ batch 2-8 on the CPU, where a float64 run of this script sided with mmboost).
 import argparse
 import json
 import os
+import statistics
 import struct
 import sys
+import time
 import warnings
 
 import torch
@@ -136,8 +141,9 @@ def modality_loss(net, m, x, y, lam, ogm):
             y_hat = onehot - lam * onehot * F.softmax(s_prev, 1)  # eq (2), rows need not sum to 1
         eps = -(y_hat * F.log_softmax(z_new, 1)).sum(1).mean()  # (2)
         loss = eps + F.cross_entropy(s_n, y) + F.cross_entropy(s_prev, y)  # (5), (6)
-    with torch.no_grad():  # the OGM score's summands, kept on the device
-        ogm[m] += F.softmax(s_n, 1).gather(1, y[:, None]).sum()
+    if ogm is not None:
+        with torch.no_grad():  # the OGM score's summands, kept on the device
+            ogm[m] += F.softmax(s_n, 1).gather(1, y[:, None]).sum()
     return loss
 
 
@@ -220,12 +226,16 @@ def main():
     ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--load", metavar="DIR", help="start from bench_train_step --dump DIR's state")
+    ap.add_argument("--phases", type=int, default=0, metavar="N",
+                    help="N more steps timed by phase (forward+loss, backward, optimizer)")
     args = ap.parse_args()
     for name in ("batch", "steps", "classes"):
         if getattr(args, name) < (2 if name == "classes" else 1):
             ap.error("--%s must be >= %d" % (name, 2 if name == "classes" else 1))
     if args.warmup < 0:
         ap.error("--warmup must be >= 0")
+    if args.phases < 0:
+        ap.error("--phases must be >= 0")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: torch sees no CUDA device")
@@ -285,6 +295,35 @@ def main():
         torch.cuda.synchronize()
     t = time_ms(step, args.warmup, args.steps)
 
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    phases = None
+    if args.phases > 0:
+        fwd, bwd, upd = [], [], []
+        for _ in range(args.phases):
+            sync()
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            total = None
+            for m in MODALITIES:
+                lm = modality_loss(net, m, x[m], y, lam, None)
+                total = lm if total is None else total + lm
+            sync()
+            t1 = time.perf_counter()
+            total.backward()
+            sync()
+            t2 = time.perf_counter()
+            opt.step()
+            sync()
+            t3 = time.perf_counter()
+            fwd.append((t1 - t0) * 1e3)
+            bwd.append((t2 - t1) * 1e3)
+            upd.append((t3 - t2) * 1e3)
+        phases = {"forward_loss": statistics.median(fwd), "backward": statistics.median(bwd),
+                  "optimizer": statistics.median(upd), "steps": args.phases}
+
     line = {
         "bench": "train_step", "impl": "pytorch " + torch.__version__, "cpu": cpu_model(),
         "threads": torch.get_num_threads(), "framework": "pytorch", "torch": torch.__version__,
@@ -304,6 +343,8 @@ def main():
         "samples_per_s": B * 1e3 / t.median_ms if t.median_ms > 0 else 0.0,
         "first_loss": losses[0], "last_loss": losses[-1], "losses": losses,
     })
+    if phases is not None:
+        line["phases_ms"] = phases
     if args.load:
         line["loaded"] = args.load
     if ref is not None:
