@@ -78,10 +78,6 @@ BoostLossResult boost_loss_fused(const Tensor& s_prev, const Tensor& z_new, cons
 // softmax(S_n)[y], accumulated batch by batch in a fixed order.
 class OgmScore {
  public:
-  // Adds softmax(S_n)[y] of a batch. The batch sum is computed on p_true's device by the
-  // deterministic ogm_score_sum reduction into a slot of a small buffer there; the buffer is read
-  // (one device-to-host copy) when it is full or when sum()/value() is asked for, and its slots
-  // are added in batch order in double, so the result does not depend on when that happens.
   OgmScore() = default;
   // A copy holds the sum so far and a buffer of its own.
   OgmScore(const OgmScore& o) : sum_(o.sum()), count_(o.count_) {}
@@ -95,6 +91,10 @@ class OgmScore {
     return *this;
   }
 
+  // Adds softmax(S_n)[y] of a batch. The batch sum is computed on p_true's device by the
+  // deterministic ogm_score_sum reduction into a slot of a small buffer there; the buffer is read
+  // (one device-to-host copy) when it is full or when sum()/value() is asked for, and its slots
+  // are added in batch order in double, so the result does not depend on when that happens.
   void add(const Tensor& p_true);  // (B) on any device
   double value() const {
     const double s = sum();
