@@ -20,8 +20,8 @@
 //   --batch        default the config's train.batch_size (64)
 //   --classifiers  configurable classifiers of audio and video (default 1,1); with n >= 2 the
 //                  modality trains with the full boosting loss (eqs (2)-(6))
-//   --config       default tools/configs/cremad_aug.json of this source tree; a bare name is
-//                  looked up in tools/configs/
+//   --config       default cremad_aug.json; a name is looked up where `mmboost train --config`
+//                  looks (mm::cli::find_config: beside the binary and in tools/configs/)
 //   --set          any config key, e.g. --set data.frames.size=112 (applied in order)
 //   --dump DIR     writes DIR/state.safetensors (the initial parameters and buffers as
 //                  "net.<name>", the batch as "batch.audio", "batch.video", "batch.labels") and,
@@ -60,6 +60,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "tools/cli/commands.h"
 #include "tools/cli/config.h"
 
 namespace {
@@ -77,9 +78,6 @@ const char* kUsage =
     "                        [--classifiers A,V] [--classes K] [--threads N] [--seed N]\n"
     "                        [--config FILE|NAME] [--set key=value ...] [--dump DIR]\n"
     "                        [--phases N]\n";
-
-// The source tree's root, from this file's path (benchmarks/bench_train_step.cpp).
-fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
 
 int64_t parse_int(const std::string& opt, const std::string& v, int64_t lo, int64_t hi) {
   size_t pos = 0;
@@ -156,18 +154,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-std::string find_config(const std::string& given) {
-  const fs::path def = source_root() / "tools" / "configs" / "cremad_aug.json";
-  if (given.empty()) return def.string();
-  if (fs::exists(given)) return given;
-  for (const std::string& name : {given, given + ".json"}) {
-    const fs::path p = source_root() / "tools" / "configs" / name;
-    if (fs::exists(p)) return p.string();
-  }
-  throw Usage("--config: cannot find \"" + given + "\" (nor in " +
-              (source_root() / "tools" / "configs").string() + ")");
-}
-
 // Yields the same synthetic batch once per epoch.
 class SyntheticStream : public mm::data::BatchStream {
  public:
@@ -199,9 +185,10 @@ std::string gpu_name() {
   return "";
 }
 
-int run(const Options& o) {
+int run(const Options& o, const std::string& exe_path) {
   // ---- config -------------------------------------------------------------------------------
-  const std::string path = find_config(o.config);
+  // A path, or a name looked up as `mmboost train --config` looks it up (tools/configs/).
+  const std::string path = mm::cli::find_config(o.config.empty() ? "cremad_aug.json" : o.config, exe_path);
   json user = mm::cli::load_config_file(path);
   if (!user.contains("name") || !user["name"].is_string() || user["name"].get<std::string>().empty())
     user["name"] = fs::path(path).stem().string();
@@ -342,13 +329,8 @@ int run(const Options& o) {
       bwd.push_back(ms(t1, t2));
       upd.push_back(ms(t2, t3));
     }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      const size_t n = v.size();
-      return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    };
-    phases = {{"forward_loss", median(fwd)}, {"backward", median(bwd)}, {"optimizer", median(upd)},
-              {"steps", o.phases}};
+    phases = {{"forward_loss", mmbench::median_of(fwd)}, {"backward", mmbench::median_of(bwd)},
+              {"optimizer", mmbench::median_of(upd)}, {"steps", o.phases}};
   }
 
   // ---- report -----------------------------------------------------------------------------------
@@ -393,7 +375,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse(argc, argv));
+    return run(parse(argc, argv), argv[0]);
   } catch (const Usage& e) {
     std::cerr << "bench_train_step: " << e.what() << "\n" << kUsage;
     return 2;

@@ -279,12 +279,17 @@ def main():
     ogm = {m: torch.zeros((), device=device) for m in MODALITIES}
     losses = []
 
-    def step():
+    def forward_loss(scores):
+        """zero_grad, then the modality losses summed (joint update)."""
         opt.zero_grad(set_to_none=True)
         total = None
         for m in MODALITIES:
-            lm = modality_loss(net, m, x[m], y, lam, ogm)
+            lm = modality_loss(net, m, x[m], y, lam, scores)
             total = lm if total is None else total + lm
+        return total
+
+    def step():
+        total = forward_loss(ogm)
         total.backward()
         opt.step()
         losses.append(total.item())
@@ -305,11 +310,7 @@ def main():
         for _ in range(args.phases):
             sync()
             t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            total = None
-            for m in MODALITIES:
-                lm = modality_loss(net, m, x[m], y, lam, None)
-                total = lm if total is None else total + lm
+            total = forward_loss(None)
             sync()
             t1 = time.perf_counter()
             total.backward()
