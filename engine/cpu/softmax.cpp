@@ -14,8 +14,10 @@ inline void softmax_row(const float* x, float* y, int64_t K, bool log) {
   double s = 0.0;
   for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(x[k] - mx));
   if (log) {
-    const float lse = static_cast<float>(std::log(s)) + mx;
-    for (int64_t k = 0; k < K; ++k) y[k] = x[k] - lse;
+    // (x - max) - log(s), never x - (max + log(s)): the latter rounds at the scale of the
+    // max and loses ~ulp(max) absolute on every element of a row with large logits.
+    const float ls = static_cast<float>(std::log(s));
+    for (int64_t k = 0; k < K; ++k) y[k] = (x[k] - mx) - ls;
   } else {
     const double inv = 1.0 / s;
     for (int64_t k = 0; k < K; ++k) y[k] = static_cast<float>(std::exp(static_cast<double>(x[k] - mx)) * inv);

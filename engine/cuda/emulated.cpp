@@ -80,14 +80,7 @@ void gather_rows_backward(const Tensor& g, const Tensor& labels, Tensor& gx) {
   cpu::gather_rows_backward(g, labels, gx);
 }
 void one_hot(const Tensor& labels, Tensor& out) { cpu::one_hot(labels, out); }
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
-                    Tensor& y) {
-  cpu::conv2d_forward(x, w, bias, stride, padding, y);
-}
-void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, int stride, int padding,
-                     Tensor* gx, Tensor* gw, Tensor* gb) {
-  cpu::conv2d_backward(x, w, gy, stride, padding, gx, gw, gb);
-}
+// conv2d: host_conv2d.cpp (shared with the SIMT build).
 void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           Tensor& running_mean, Tensor& running_var, bool training, float momentum,
                           float eps, Tensor& y, Tensor& save_mean, Tensor& save_invstd) {

@@ -51,8 +51,10 @@ __global__ void softmax_forward_kernel(const float* x, float* y, int64_t R, int6
   for (int64_t k = g.rank(); k < K; k += g.size()) s += expf(xr[k] - m);
   s = g.sum(s);
   if (log) {
-    const float lse = m + logf(s);
-    for (int64_t k = g.rank(); k < K; k += g.size()) yr[k] = xr[k] - lse;
+    // (x - max) - log(s), as the CPU twin: x - (max + log(s)) would round at the scale of the
+    // max (~ulp(max) absolute error on every element of a row with large logits).
+    const float ls = logf(s);
+    for (int64_t k = g.rank(); k < K; k += g.size()) yr[k] = (xr[k] - m) - ls;
   } else {
     const float inv = 1.0f / s;
     for (int64_t k = g.rank(); k < K; k += g.size()) yr[k] = expf(xr[k] - m) * inv;
@@ -96,11 +98,11 @@ __global__ void ce_soft_forward_kernel(const float* logits, const float* targets
   float s = 0.0f;
   for (int64_t k = g.rank(); k < K; k += g.size()) s += expf(z[k] - m);
   s = g.sum(s);
-  const float lse = m + logf(s), inv = 1.0f / s;
+  const float ls = logf(s), inv = 1.0f / s;
   float loss = 0.0f;
   for (int64_t k = g.rank(); k < K; k += g.size()) {
     const float zk = z[k];
-    loss += t[k] * (lse - zk);
+    loss += t[k] * (ls - (zk - m));  // -log softmax(z)_k, formed relative to the max
     p[k] = expf(zk - m) * inv;
   }
   loss = g.sum(loss);

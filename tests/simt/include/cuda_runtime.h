@@ -1,0 +1,3 @@
+// SIMT build: the CUDA runtime of tests/simt/simt.h.
+#pragma once
+#include "tests/simt/simt.h"
