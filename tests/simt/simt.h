@@ -5,7 +5,7 @@
 // this header and the stand-in CUDA headers of tests/simt/include; the only rewrite is the
 // launch syntax, `k<<<grid, block, smem, stream>>>(args)` becoming
 // `::simt::Launch("k", __FILE__, __LINE__, grid, block, smem, stream)(k, args)`
-// (tests/simt/translate.cmake). Every CUDA thread of a launch then runs the kernel body:
+// (tests/simt/translate.pl). Every CUDA thread of a launch then runs the kernel body:
 //
 //   - Blocks run one after another, in index order. Within a block every thread is a fiber
 //     (its own stack); a thread runs until it reaches a barrier (__syncthreads, __syncwarp) or
@@ -18,7 +18,8 @@
 //   - Misuse that is undefined on a GPU is an error here, thrown from the launch with the
 //     kernel's name and the thread's coordinates: a barrier some threads can never reach
 //     (deadlock), a collective whose mask leaves out the calling lane or names a lane that has
-//     exited, a shuffle reading a lane outside the mask, a bad launch configuration.
+//     exited, a shuffle reading a lane outside the mask. A bad launch configuration runs
+//     nothing and sets cudaGetLastError(), as on a GPU.
 //   - Block 0 always runs on fibers. When none of its threads used a barrier or collective,
 //     the remaining blocks run each thread as a plain call (much faster); a thread that then
 //     reaches a barrier is reported as an error rather than run wrongly.
@@ -117,8 +118,8 @@ struct ThreadCoords {
   dim3 thread, block, block_dim, grid_dim;
 };
 // The coordinates of the CUDA thread running on this host thread (only valid inside a launch).
-// A function, not an extern thread_local variable: kernel code runs on fiber stacks, and an
-// AddressSanitizer build computed the variable's address as null there.
+// A function, not an extern thread_local variable: with one, kernel code running on a fiber
+// stack in the ASan + UBSan build (GCC 12) read it through a null address.
 const ThreadCoords& coords();
 
 // A CUDA thread's view of the warp collective it just took part in: the 64-bit value each
