@@ -97,10 +97,12 @@ std::string coords_str(const ThreadCoords& c) {
   return os.str();
 }
 
-void record_error(BlockRun& run, const std::string& what) {
+// `at`: the thread concerned (default: the one running, if any).
+void record_error(BlockRun& run, const std::string& what, const ThreadCoords* at = nullptr) {
   if (!run.error.empty()) return;
   run.error = what;
-  if (g_coords) run.error += " [at " + coords_str(*g_coords) + "]";
+  if (!at) at = g_coords;
+  if (at) run.error += " [at " + coords_str(*at) + "]";
 }
 
 // ---- fiber switching (with AddressSanitizer's stack-switch annotations) ----------------------
@@ -194,11 +196,13 @@ bool release(BlockRun& run, int nwarps, int nthreads) {
         if (j >= last) {
           complete = false;
           record_error(run, std::string(f.wait_what) + ": the mask names lane " +
-                                std::to_string(l) + ", which this block does not have");
+                                std::to_string(l) + ", which this block does not have",
+                       &f.coords);
         } else if (run.fibers[j].state == State::Done) {
           complete = false;
           record_error(run, std::string(f.wait_what) + ": the mask names lane " +
-                                std::to_string(l) + ", which has exited");
+                                std::to_string(l) + ", which has exited",
+                       &f.coords);
         } else if (run.fibers[j].state != State::WaitWarp || run.fibers[j].wait_mask != mask) {
           complete = false;
         }
