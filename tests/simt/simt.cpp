@@ -43,7 +43,7 @@ enum class State { Ready, WaitBlock, WaitWarp, Done };
 struct Fiber {
   ucontext_t context;
   ThreadCoords coords;
-  int lane = 0, warp = 0;
+  int lane = 0;
   State state = State::Ready;
   unsigned wait_mask = 0;  // WaitWarp: the collective's mask
   const char* wait_what = "";
@@ -249,12 +249,11 @@ std::atomic<bool>& reverse_flag() {
   }()};
   return rev;
 }
-bool reverse_order() { return reverse_flag().load(); }
 
 }  // namespace
 
 void set_reverse_order(bool reverse) { reverse_flag() = reverse; }
-bool reverse_order_set() { return reverse_order(); }
+bool reverse_order() { return reverse_flag().load(); }
 
 uint64_t launches_run() { return g_launches.load(); }
 uint64_t threads_run() { return g_threads.load(); }
@@ -347,7 +346,6 @@ void Launch::run(const std::function<void()>& body) const {
       f.coords.block_dim = block_;
       f.coords.grid_dim = grid_;
       f.lane = t % 32;
-      f.warp = t / 32;
       f.state = State::Ready;
     }
     g_threads += nthreads;
@@ -443,7 +441,6 @@ cudaError_t cudaGetLastError() {
   simt::g_last_error = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return simt::g_last_error; }
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;
@@ -459,7 +456,6 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   *value = 132;  // an H100 SXM's multiprocessors, so that grid sizing follows the real path
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   *s = simt::the_stream();
   return cudaSuccess;

@@ -95,12 +95,10 @@ constexpr unsigned cudaStreamNonBlocking = 0x01;
 const char* cudaGetErrorName(cudaError_t e);
 const char* cudaGetErrorString(cudaError_t e);
 cudaError_t cudaGetLastError();
-cudaError_t cudaPeekAtLastError();
 cudaError_t cudaGetDeviceCount(int* n);
 cudaError_t cudaGetDevice(int* d);
 cudaError_t cudaSetDevice(int d);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
-cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaMalloc(void** p, size_t nbytes);
@@ -183,7 +181,7 @@ class Launch {
 // Threads of a block run in lane order, or in reverse (MMBOOST_SIMT_ORDER=reverse in the
 // environment sets the initial choice).
 void set_reverse_order(bool reverse);
-bool reverse_order_set();
+bool reverse_order();
 
 // Number of launches and of CUDA threads run since the program started (for tests).
 uint64_t launches_run();

@@ -19,7 +19,7 @@ namespace {
 
 // Restores lane order when a test that reversed it ends (also on failure).
 struct Order {
-  explicit Order(bool reverse) : saved(simt::reverse_order_set()) { simt::set_reverse_order(reverse); }
+  explicit Order(bool reverse) : saved(simt::reverse_order()) { simt::set_reverse_order(reverse); }
   ~Order() { simt::set_reverse_order(saved); }
   bool saved;
 };
