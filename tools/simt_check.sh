@@ -2,9 +2,11 @@
 # The project's own CUDA kernels, run on the host: builds the [cuda] test programs and
 # test_simt with -DMMBOOST_CUDA=SIMT (tests/simt/simt.h: every CUDA thread of a launch runs the
 # kernel body, barriers and warp collectives with CUDA's semantics; cuBLAS/cuBLASLt stand-ins
-# that keep cuBLAS's contract; conv2d on the CPU backend) and runs them twice: threads of each
-# block in lane order, then in reverse lane order (a result that depends on the order is a race,
-# a missing barrier).
+# that keep cuBLAS's contract; a cuDNN convolution stand-in, tests/simt/dnn.h) and runs them
+# twice: threads of each block in lane order, then in reverse lane order (a result that depends
+# on the order is a race, a missing barrier). Then it runs the three kernel benchmarks of
+# benchmarks/cuda once at their small sizes, as a rehearsal of the GPU run: every version must
+# pass its validation (a benchmark exits 1 otherwise); the times they print are the host's.
 #
 #   tools/simt_check.sh                                   Release build in build-simt/
 #   BUILD_DIR=dir tools/simt_check.sh -DOPTION=VALUE ...  another folder / extra CMake options,
@@ -18,8 +20,9 @@ tools/setup.sh
 build=${BUILD_DIR:-build-simt}
 jobs=${JOBS:-$(nproc)}
 tests=(test_simt test_cuda_ops test_cuda_kernels test_cuda_trainer)
-cmake -S . -B "$build" -G Ninja -DMMBOOST_CUDA=SIMT -DMMBOOST_BUILD_BENCHMARKS=OFF "$@"
-cmake --build "$build" -j "$jobs" --target "${tests[@]}"
+benches=(bench_ogm_score_sum bench_boost_loss bench_fused_hidden)
+cmake -S . -B "$build" -G Ninja -DMMBOOST_CUDA=SIMT -DMMBOOST_BUILD_BENCHMARKS=ON "$@"
+cmake --build "$build" -j "$jobs" --target "${tests[@]}" "${benches[@]}"
 for order in lane reverse; do
   for t in "${tests[@]}"; do
     s=$(date +%s)
@@ -27,4 +30,14 @@ for order in lane reverse; do
     (cd "$build/tests" && MMBOOST_SIMT_ORDER=$order "./$t" --order decl)
     echo "== $t: $(($(date +%s) - s)) s"
   done
+done
+for b in "${benches[@]}"; do
+  s=$(date +%s)
+  echo "== $b (small sizes; every version validated)"
+  if ! "$build/benchmarks/cuda/$b" >"$build/$b.jsonl"; then
+    echo "== $b failed; its measurements that did not validate:"
+    grep -v '"valid":true' "$build/$b.jsonl" || true
+    exit 1
+  fi
+  echo "== $b: $(grep -c '"valid":true' "$build/$b.jsonl") measurements valid, $(($(date +%s) - s)) s"
 done

@@ -4,6 +4,7 @@
 //   fused_two_pass  block partials in double, then one block adds them in a fixed order
 //   unfused_ops     the engine's sum() op (reduce_dim on CUDA, also deterministic)
 // Sizes: R in {64, 256, 1024, 4096} (one batch), 6698 (CREMA-D's training set), 2^20.
+// Quick mode (common.cuh): R in {64, 6698}.
 // Validation: against a double-precision sum on the host.
 // Output: one JSON line per (version, R) with ms and GB/s.
 #include <cstdint>
@@ -28,8 +29,7 @@ mmbench::JsonLine line(const char* version, int64_t R) {
 int main() {
   if (!mmbench::device_present("bench_ogm_score_sum")) return 0;
   const int reps = mmbench::reps_from_env();
-  for (int64_t R : {int64_t(64), int64_t(256), int64_t(1024), int64_t(4096), int64_t(6698),
-                    int64_t(1) << 20}) {
+  for (int64_t R : mmbench::sizes({64, 256, 1024, 4096, 6698, int64_t(1) << 20}, {64, 6698})) {
     Generator g(R);
     Tensor v_h = Tensor::empty({R});
     uniform_(v_h, 0.0f, 1.0f, g);
@@ -59,5 +59,5 @@ int main() {
                      },
                      run_unfused, reps);
   }
-  return 0;
+  return mmbench::exit_code();
 }

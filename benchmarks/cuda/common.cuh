@@ -23,6 +23,36 @@
 
 namespace mmbench {
 
+// Small sizes only: with MMBOOST_BENCH_QUICK=1, and always in the SIMT build (tests/simt),
+// where the kernels run on the host and the point is to rehearse each version's validation.
+inline bool quick() {
+#ifdef MMBOOST_CUDA_SIMT
+  return true;
+#else
+  const char* v = std::getenv("MMBOOST_BENCH_QUICK");
+  return v && std::string(v) == "1";
+#endif
+}
+
+// The sizes to run: `full`, or `small` in quick mode.
+inline std::vector<int64_t> sizes(std::initializer_list<int64_t> full,
+                                  std::initializer_list<int64_t> small) {
+  return quick() ? std::vector<int64_t>(small) : std::vector<int64_t>(full);
+}
+
+// Measurements that failed validation or threw; main() returns exit_code() so that a run with
+// any of them fails visibly (the device script records each program's exit status).
+inline int& failures() {
+  static int n = 0;
+  return n;
+}
+inline int exit_code() {
+  if (failures() > 0)
+    std::fprintf(stderr, "%d measurement(s) failed validation or threw; see their JSON lines\n",
+                 failures());
+  return failures() > 0 ? 1 : 0;
+}
+
 struct L2Flusher {
   void* buf = nullptr;
   size_t bytes = 0;
@@ -42,9 +72,11 @@ inline L2Flusher& l2_flusher() {
   return f;
 }
 
-// Mean milliseconds of f() over `reps` timed calls after `warmup` untimed ones.
+// Mean milliseconds of f() over `reps` timed calls after `warmup` untimed ones (3, or 1 in
+// quick mode).
 template <class F>
-double time_ms(F&& f, int reps = 20, int warmup = 3) {
+double time_ms(F&& f, int reps = 20, int warmup = -1) {
+  if (warmup < 0) warmup = quick() ? 1 : 3;
   L2Flusher& flusher = l2_flusher();
   cudaStream_t s = mm::cuda::stream();
   for (int i = 0; i < warmup; ++i) f();
@@ -186,8 +218,10 @@ void measure(JsonLine line, const Rate& rate, CheckFn&& check, TimedFn&& timed, 
     const double ms = time_ms(timed, reps);
     line.add("ms", ms).add(rate.key, rate.amount / (ms * 1e-3) / rate.unit).add("valid", c.ok);
     line.add("max_err_ratio", c.worst);
+    if (!c.ok) ++failures();
   } catch (const std::exception& e) {
     line.add("error", e.what());
+    ++failures();
   }
   line.add("device", device_name()).print();
 }
@@ -200,11 +234,13 @@ inline bool device_present(const char* bench) {
   return false;
 }
 
-// Repetitions from MMBOOST_BENCH_REPS (default 20), so the device script can shorten runs.
+// Repetitions from MMBOOST_BENCH_REPS (default 20, or 2 in quick mode), so the device script
+// can shorten runs.
 inline int reps_from_env() {
+  const int fallback = quick() ? 2 : 20;
   const char* v = std::getenv("MMBOOST_BENCH_REPS");
-  const int r = v ? std::atoi(v) : 20;
-  return r > 0 ? r : 20;
+  const int r = v ? std::atoi(v) : fallback;
+  return r > 0 ? r : fallback;
 }
 
 }  // namespace mmbench

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -39,9 +40,11 @@ struct Candidate {
   Algo algo;
   size_t workspace;
   cudnnMathType_t math;
+  bool deterministic;
 };
 
 struct ConvPlan {
+  std::string what;  // "x (B, C, H, W), w (O, C, k, k), stride s, padding p", for errors
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -71,8 +74,9 @@ std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass) {
     if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
                   p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
-    const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH};
-    (p.determinism == CUDNN_DETERMINISTIC ? det : nondet).push_back(c);
+    const bool d = p.determinism == CUDNN_DETERMINISTIC;
+    const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH, d};
+    (d ? det : nondet).push_back(c);
   }
   MM_CHECK(!det.empty() || !nondet.empty(),
            "conv2d: cuDNN offers no usable " << pass
@@ -100,6 +104,11 @@ ConvPlan& plan_for(const Tensor& x, const Tensor& w, int stride, int padding, co
   auto it = m.find(key);
   if (it != m.end()) return it->second;
   ConvPlan p;
+  p.what = "x (" + std::to_string(key.B) + ", " + std::to_string(key.C) + ", " +
+           std::to_string(key.H) + ", " + std::to_string(key.W) + "), w (" +
+           std::to_string(key.O) + ", " + std::to_string(key.C) + ", " + std::to_string(key.k) +
+           ", " + std::to_string(key.k) + "), stride " + std::to_string(stride) + ", padding " +
+           std::to_string(padding);
   MM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.x));
   MM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.y));
   MM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.w));
@@ -156,7 +165,8 @@ void rank_backward_filter(ConvPlan& p) {
 }
 
 // Runs `call(candidate, workspace)` with the first candidate cuDNN accepts; a candidate refused
-// with NOT_SUPPORTED is dropped so that later calls start from the one that worked.
+// with NOT_SUPPORTED is dropped so that later calls start from the one that worked. Any other
+// failure, or a refusal of the last candidate, throws naming the pass, algorithm and geometry.
 template <class Algo, class Call>
 void run_first_supported(ConvPlan& p, std::vector<Candidate<Algo>>& cands, const char* pass,
                          Call call) {
@@ -169,8 +179,19 @@ void run_first_supported(ConvPlan& p, std::vector<Candidate<Algo>>& cands, const
     // cuDNN 9 refuses with a code of the NOT_SUPPORTED category (3000..3999: _SHAPE,
     // _ARCH_MISMATCH, _SHARED_MEMORY_INSUFFICIENT, ...), not only with 3000 itself.
     const bool refused = static_cast<int>(st) / 1000 * 1000 == CUDNN_STATUS_NOT_SUPPORTED;
-    if (!refused || cands.size() == 1) MM_CUDNN_CHECK(st);
+    if (!refused || cands.size() == 1)
+      throw_error(__FILE__, __LINE__,
+                  std::string("conv2d ") + pass + ": cuDNN algorithm " +
+                      std::to_string(static_cast<int>(c.algo)) + " (workspace " +
+                      std::to_string(c.workspace) + " bytes) failed on " + p.what + ": " +
+                      detail::describe_cudnn_error(st) +
+                      (refused ? " (the last algorithm left for this geometry)" : ""));
     cands.erase(cands.begin());
+    if (c.deterministic && !cands.front().deterministic)
+      std::fprintf(stderr,
+                   "mmboost: warning: cuDNN refused every deterministic conv2d %s algorithm for "
+                   "%s; results may differ in the last bits run to run\n",
+                   pass, p.what.c_str());
   }
   MM_FAIL("conv2d: no " << pass << " algorithm left to try");
 }

@@ -1,7 +1,6 @@
-// conv2d for the "cuda" device of the builds without a GPU (-DMMBOOST_CUDA=EMULATE and SIMT):
-// the CPU backend over device memory that is host memory. On a GPU the convolution is cuDNN's
-// (conv2d.cu); in the SIMT build no stand-in of cuDNN would test the project's code, so both
-// builds run the CPU twin.
+// conv2d for the emulated "cuda" device (-DMMBOOST_CUDA=EMULATE): the CPU backend over device
+// memory that is host memory. On a GPU, and in the SIMT build (against the cuDNN stand-in of
+// tests/simt/dnn.h), the convolution is conv2d.cu's.
 #include "engine/backend.h"
 
 namespace mm::cuda {

@@ -1,4 +1,4 @@
-// mmboost SIMT host runtime: cuBLAS, cuBLASLt and cuDNN stand-ins. See libs.h.
+// mmboost SIMT host runtime: cuBLAS and cuBLASLt stand-ins. See libs.h.
 #include "tests/simt/libs.h"
 
 #include <Eigen/Core>
@@ -84,7 +84,6 @@ struct cublasLtMatrixLayoutOpaque {
   int64_t ld;
 };
 struct cublasLtMatmulPreferenceOpaque {};
-struct cudnnContext {};
 
 const char* cublasGetStatusName(cublasStatus_t s) {
   switch (s) {
@@ -228,15 +227,3 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
        relu);
   return CUBLAS_STATUS_SUCCESS;
 }
-
-const char* cudnnGetErrorString(cudnnStatus_t s) {
-  return s == CUDNN_STATUS_SUCCESS ? "CUDNN_STATUS_SUCCESS" : "CUDNN_STATUS (SIMT stand-in)";
-}
-void cudnnGetLastErrorString(char* message, size_t max_size) {
-  if (max_size) message[0] = '\0';
-}
-cudnnStatus_t cudnnCreate(cudnnHandle_t* h) {
-  *h = new cudnnContext();
-  return CUDNN_STATUS_SUCCESS;
-}
-cudnnStatus_t cudnnSetStream(cudnnHandle_t, cudaStream_t) { return CUDNN_STATUS_SUCCESS; }

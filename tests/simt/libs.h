@@ -1,5 +1,5 @@
-// mmboost SIMT host runtime: stand-ins for the cuBLAS, cuBLASLt and cuDNN calls the backend
-// makes (tests/simt/include/cublas_v2.h, cublasLt.h and cudnn.h include this file).
+// mmboost SIMT host runtime: stand-ins for the cuBLAS and cuBLASLt calls the backend makes
+// (tests/simt/include/cublas_v2.h and cublasLt.h include this file; cuDNN's is dnn.h).
 //
 // The GEMMs follow cuBLAS's documented contract, column-major, so that a test run through them
 // checks how the backend calls cuBLAS (operand order, transposes, leading dimensions, the
@@ -7,8 +7,6 @@
 //   C = alpha op(A) op(B) + beta C, op(A) m x k, op(B) k x n, C m x n; C is not read when
 //   beta == 0; negative sizes or a leading dimension below the rows stored give
 //   CUBLAS_STATUS_INVALID_VALUE. The products themselves are Eigen's (FP32).
-// cuDNN is only declared: the SIMT build runs conv2d on the CPU backend (engine/cuda/host_conv2d.cpp)
-// because the convolution itself is cuDNN's, not the project's.
 #pragma once
 
 #include <cstddef>
@@ -121,17 +119,3 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
                               cublasLtMatrixLayout_t c, void* D, cublasLtMatrixLayout_t dl,
                               const cublasLtMatmulAlgo_t* algo, void* workspace,
                               size_t workspace_bytes, cudaStream_t stream);
-
-// ---- cuDNN (declarations the runtime's handle and error code need) ----------------------------
-
-enum cudnnStatus_t {
-  CUDNN_STATUS_SUCCESS = 0,
-  CUDNN_STATUS_NOT_INITIALIZED = 1001,
-  CUDNN_STATUS_NOT_SUPPORTED = 3000,
-};
-struct cudnnContext;
-using cudnnHandle_t = cudnnContext*;
-const char* cudnnGetErrorString(cudnnStatus_t s);
-void cudnnGetLastErrorString(char* message, size_t max_size);
-cudnnStatus_t cudnnCreate(cudnnHandle_t* h);
-cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s);

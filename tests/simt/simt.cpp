@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -450,10 +451,55 @@ cudaError_t cudaGetDevice(int* d) {
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : simt::fail(cudaErrorInvalidDevice); }
+// An H100 SXM's multiprocessor count and L2 size, so that grid sizing and the benchmarks' L2
+// flush follow the real path.
+constexpr int kSimtMultiprocessors = 132;
+constexpr int kSimtL2Bytes = 50 << 20;
+
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (device != 0) return simt::fail(cudaErrorInvalidDevice);
-  if (attr != cudaDevAttrMultiProcessorCount) return simt::fail(cudaErrorInvalidValue);
-  *value = 132;  // an H100 SXM's multiprocessors, so that grid sizing follows the real path
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *value = kSimtMultiprocessors; return cudaSuccess;
+    case cudaDevAttrL2CacheSize: *value = kSimtL2Bytes; return cudaSuccess;
+  }
+  return simt::fail(cudaErrorInvalidValue);
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
+  if (device != 0) return simt::fail(cudaErrorInvalidDevice);
+  *p = cudaDeviceProp{};
+  std::snprintf(p->name, sizeof(p->name), "SIMT host runtime (no GPU: times are the host's)");
+  p->multiProcessorCount = kSimtMultiprocessors;
+  p->l2CacheSize = kSimtL2Bytes;
+  p->major = 9;
+  p->minor = 0;
+  return cudaSuccess;
+}
+
+struct CUevent_st {
+  std::chrono::steady_clock::time_point at;
+  bool recorded = false;
+};
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st();
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return simt::fail(cudaErrorInvalidValue);
+  e->at = std::chrono::steady_clock::now();  // launches run to completion when made
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  return e ? cudaSuccess : simt::fail(cudaErrorInvalidValue);
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+  if (!ms || !start || !stop || !start->recorded || !stop->recorded)
+    return simt::fail(cudaErrorInvalidValue);
+  *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {

@@ -1,15 +1,22 @@
 // The SIMT host runtime itself (tests/simt/simt.h, libs.h), built only with -DMMBOOST_CUDA=SIMT:
 // thread coordinates, barriers and warp collectives with CUDA's semantics, the misuses it must
 // report (deadlock, masks, exited lanes, bad launch configurations), the thread-order switch
-// that exposes races, and the cuBLAS/cuBLASLt stand-ins against products worked out by hand.
+// that exposes races, the cuBLAS/cuBLASLt and cuDNN stand-ins against results worked out by
+// hand, and engine/cuda/conv2d.cu's choice among cuDNN's algorithms.
 // Launches are written in the translated form, ::simt::Launch(...)(kernel, args).
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "engine/backend.h"
+#include "engine/cuda/runtime.h"
+#include "tests/cuda_testing.h"
+#include "tests/simt/dnn.h"
 #include "tests/simt/libs.h"
 #include "tests/simt/simt.h"
 
@@ -206,6 +213,32 @@ TEST_CASE("simt: fresh device memory reads as NaN, so reads of unwritten memory 
   cudaFree(p);
 }
 
+TEST_CASE("simt: events time host work, and the device properties name the host runtime",
+          "[simt]") {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  REQUIRE(cudaEventCreate(&start) == cudaSuccess);
+  REQUIRE(cudaEventCreate(&stop) == cudaSuccess);
+  float ms = -1.0f;
+  CHECK(cudaEventElapsedTime(&ms, start, stop) == cudaErrorInvalidValue);  // never recorded
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+  REQUIRE(cudaEventRecord(start, nullptr) == cudaSuccess);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(cudaEventRecord(stop, nullptr) == cudaSuccess);
+  REQUIRE(cudaEventSynchronize(stop) == cudaSuccess);
+  REQUIRE(cudaEventElapsedTime(&ms, start, stop) == cudaSuccess);
+  CHECK(ms >= 19.0f);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaDeviceProp p;
+  REQUIRE(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+  CHECK(std::string(p.name).find("SIMT host runtime") != std::string::npos);
+  int l2 = 0;
+  REQUIRE(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0) == cudaSuccess);
+  CHECK(l2 == p.l2CacheSize);
+  CHECK(cudaGetDeviceProperties(&p, 1) == cudaErrorInvalidDevice);
+  CHECK(cudaGetLastError() == cudaErrorInvalidDevice);
+}
+
 // ---- cuBLAS and cuBLASLt stand-ins -----------------------------------------------------------
 
 TEST_CASE("simt cuBLAS: Sgemm is column-major C = alpha op(A) op(B) + beta C (hand-worked)",
@@ -273,4 +306,244 @@ TEST_CASE("simt cuBLASLt: the bias+ReLU epilogue adds a bias per row of D, then 
   for (auto* l : {la, lb, lc, bad}) cublasLtMatrixLayoutDestroy(l);
   cublasLtMatmulDescDestroy(d);
   cublasLtDestroy(h);
+}
+
+// ---- cuDNN stand-in --------------------------------------------------------------------------
+
+namespace {
+
+// A handle with its stream set and the descriptors of one 2-d convolution (NCHW, FP32).
+struct Conv {
+  cudnnHandle_t h = nullptr;
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  Conv(int C, int H, int W, int O, int k, int pad, int stride, int Ho, int Wo,
+       cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION) {
+    REQUIRE(cudnnCreate(&h) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetStream(h, nullptr) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateTensorDescriptor(&x) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateTensorDescriptor(&y) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateFilterDescriptor(&w) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateConvolutionDescriptor(&conv) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, C, H, W) ==
+            CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, O, C, k, k) ==
+            CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetConvolution2dDescriptor(conv, pad, pad, stride, stride, 1, 1, mode,
+                                            CUDNN_DATA_FLOAT) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, O, Ho, Wo) ==
+            CUDNN_STATUS_SUCCESS);
+  }
+  ~Conv() {
+    cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(x);
+    cudnnDestroy(h);
+  }
+};
+
+std::string last_cudnn_error() {
+  char buf[512];
+  cudnnGetLastErrorString(buf, sizeof(buf));
+  return buf;
+}
+
+constexpr auto kImplicitGemm = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+
+}  // namespace
+
+TEST_CASE("simt cuDNN: forward, backward-data and backward-filter of a 3x3 input and 2x2 filter "
+          "(hand-worked)",
+          "[simt]") {
+  // x = [[1,2,3],[4,5,6],[7,8,9]], w = [[1,2],[3,4]], stride 1, no padding: y is 2x2.
+  Conv c(1, 3, 3, 1, 2, 0, 1, 2, 2);
+  int n, ch, ho, wo;
+  REQUIRE(cudnnGetConvolution2dForwardOutputDim(c.conv, c.x, c.w, &n, &ch, &ho, &wo) ==
+          CUDNN_STATUS_SUCCESS);
+  CHECK((n == 1 && ch == 1 && ho == 2 && wo == 2));
+  const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[4] = {1, 2, 3, 4}, ones[4] = {1, 1, 1, 1};
+  std::vector<char> ws(4096);
+  const float one = 1.0f, zero = 0.0f, two = 2.0f;
+  // Cross-correlation: y[0][0] = 1*1 + 2*2 + 4*3 + 5*4 = 37, and so on.
+  float y[4] = {NAN, NAN, NAN, NAN};  // beta == 0: y is not read
+  REQUIRE(cudnnConvolutionForward(c.h, &one, c.x, x, c.w, w, c.conv, kImplicitGemm, ws.data(),
+                                  ws.size(), &zero, c.y, y) == CUDNN_STATUS_SUCCESS);
+  CHECK(std::vector<float>(y, y + 4) == std::vector<float>{37, 47, 67, 77});
+  // alpha = 2, beta = 1 adds twice the convolution to what y holds.
+  REQUIRE(cudnnConvolutionForward(c.h, &two, c.x, x, c.w, w, c.conv, kImplicitGemm, ws.data(),
+                                  ws.size(), &one, c.y, y) == CUDNN_STATUS_SUCCESS);
+  CHECK(std::vector<float>(y, y + 4) == std::vector<float>{111, 141, 201, 231});
+  // dy = ones: dx[i][j] sums the filter taps that touch (i, j).
+  float dx[9];
+  std::fill(dx, dx + 9, NAN);
+  REQUIRE(cudnnConvolutionBackwardData(c.h, &one, c.w, w, c.y, ones, c.conv,
+                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws.data(), ws.size(),
+                                       &zero, c.x, dx) == CUDNN_STATUS_SUCCESS);
+  CHECK(std::vector<float>(dx, dx + 9) == std::vector<float>{1, 3, 2, 4, 10, 6, 3, 7, 4});
+  // dw[i][j] sums the 2x2 window of x at offset (i, j).
+  float dw[4] = {NAN, NAN, NAN, NAN};
+  REQUIRE(cudnnConvolutionBackwardFilter(c.h, &one, c.x, x, c.y, ones, c.conv,
+                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws.data(),
+                                         ws.size(), &zero, c.w, dw) == CUDNN_STATUS_SUCCESS);
+  CHECK(std::vector<float>(dw, dw + 4) == std::vector<float>{12, 16, 24, 28});
+  // CUDNN_CONVOLUTION flips the filter: y[0][0] = 1*4 + 2*3 + 4*2 + 5*1 = 23.
+  Conv flipped(1, 3, 3, 1, 2, 0, 1, 2, 2, CUDNN_CONVOLUTION);
+  REQUIRE(cudnnConvolutionForward(flipped.h, &one, flipped.x, x, flipped.w, w, flipped.conv,
+                                  kImplicitGemm, ws.data(), ws.size(), &zero, flipped.y,
+                                  y) == CUDNN_STATUS_SUCCESS);
+  CHECK(std::vector<float>(y, y + 4) == std::vector<float>{23, 33, 53, 63});
+  // Padding 1 and stride 2: output 1 + (3 + 2 - 2) / 2 = 2 per axis; y[0][0] sees only x[0][0]
+  // (under w[1][1] = 4), y[1][1] the window x[1..2][1..2].
+  Conv strided(1, 3, 3, 1, 2, 1, 2, 2, 2);
+  REQUIRE(cudnnConvolutionForward(strided.h, &one, strided.x, x, strided.w, w, strided.conv,
+                                  kImplicitGemm, ws.data(), ws.size(), &zero, strided.y,
+                                  y) == CUDNN_STATUS_SUCCESS);
+  CHECK(std::vector<float>(y, y + 4) == std::vector<float>{4, 2 * 3 + 3 * 4, 4 * 2 + 7 * 4,
+                                                           5 + 2 * 6 + 3 * 8 + 4 * 9});
+}
+
+TEST_CASE("simt cuDNN: a wrong output shape, a short workspace, no stream and refused algorithms "
+          "give cuDNN's status and say why",
+          "[simt]") {
+  Conv c(1, 3, 3, 1, 2, 0, 1, 2, 2);
+  const float x[9] = {}, w[4] = {};
+  float y[4];
+  std::vector<char> ws(4096);
+  const float one = 1.0f, zero = 0.0f;
+  // y described as 3x3 where the convolution gives 2x2.
+  Conv wrong(1, 3, 3, 1, 2, 0, 1, 3, 3);
+  CHECK(cudnnConvolutionForward(wrong.h, &one, wrong.x, x, wrong.w, w, wrong.conv, kImplicitGemm,
+                                ws.data(), ws.size(), &zero, wrong.y,
+                                y) == CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH);
+  CHECK(last_cudnn_error().find("gives (1, 1, 2, 2)") != std::string::npos);
+  // IMPLICIT_GEMM needs C k k floats (16 bytes) of workspace here.
+  CHECK(cudnnConvolutionForward(c.h, &one, c.x, x, c.w, w, c.conv, kImplicitGemm, ws.data(), 15,
+                                &zero, c.y, y) == CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT);
+  CHECK(last_cudnn_error().find("needs 16") != std::string::npos);
+  CHECK(cudnnConvolutionForward(c.h, &one, c.x, x, c.w, w, c.conv, kImplicitGemm, nullptr, 16,
+                                &zero, c.y, y) == CUDNN_STATUS_BAD_PARAM_NULL_POINTER);
+  // An algorithm the heuristics list as unsupported, and one refused only when run.
+  CHECK(cudnnConvolutionForward(c.h, &one, c.x, x, c.w, w, c.conv,
+                                CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, ws.data(),
+                                ws.size(), &zero, c.y, y) == CUDNN_STATUS_NOT_SUPPORTED);
+  CHECK(cudnnConvolutionForward(c.h, &one, c.x, x, c.w, w, c.conv,
+                                CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, ws.data(), ws.size(), &zero,
+                                c.y, y) == CUDNN_STATUS_NOT_SUPPORTED_SHAPE);
+  // A tensor-op algorithm with the FP32 (FMA) math type.
+  REQUIRE(cudnnSetConvolutionMathType(c.conv, CUDNN_FMA_MATH) == CUDNN_STATUS_SUCCESS);
+  CHECK(cudnnConvolutionForward(c.h, &one, c.x, x, c.w, w, c.conv,
+                                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, ws.data(),
+                                ws.size(), &zero, c.y, y) == CUDNN_STATUS_NOT_SUPPORTED);
+  // A handle whose stream was never set.
+  cudnnHandle_t bare = nullptr;
+  REQUIRE(cudnnCreate(&bare) == CUDNN_STATUS_SUCCESS);
+  CHECK(cudnnConvolutionForward(bare, &one, c.x, x, c.w, w, c.conv, kImplicitGemm, ws.data(),
+                                ws.size(), &zero, c.y, y) == CUDNN_STATUS_BAD_PARAM);
+  CHECK(last_cudnn_error().find("no stream") != std::string::npos);
+  cudnnDestroy(bare);
+  // Descriptors that cannot be set.
+  CHECK(cudnnSetTensor4dDescriptor(c.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 0, 1, 3, 3) ==
+        CUDNN_STATUS_BAD_PARAM);
+  CHECK(cudnnSetTensor4dDescriptor(c.x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1, 1, 3, 3) ==
+        CUDNN_STATUS_NOT_SUPPORTED_LAYOUT);
+}
+
+TEST_CASE("conv2d.cu on the SIMT build picks deterministic FP32 algorithms within the workspace "
+          "cap, drops a refused one once, and matches the CPU",
+          "[simt]") {
+  using namespace mm;
+  using mmtest::cpu_empty;
+  using mmtest::cuda_empty;
+  using mmtest::dev;
+  // A geometry no other test of this program uses, so that its plan starts unranked.
+  const int64_t B = 2, C = 3, H = 6, W = 5, O = 4, k = 3;
+  Tensor x = mmtest::randn({B, C, H, W}, 11), w = mmtest::randn({O, C, k, k}, 12, 0.3f), b = mmtest::randn({O}, 13);
+  Tensor y = cpu_empty({B, O, 3, 3}), yd = cuda_empty({B, O, 3, 3});
+  simt::dnn_stats() = simt::DnnStats{};
+  cpu::conv2d_forward(x, w, b, 2, 1, y);
+  cuda::conv2d_forward(dev(x), dev(w), dev(b), 2, 1, yd);
+  mmtest::require_close(yd, y, 1e-5, 1e-5, "forward");
+  const simt::DnnStats& s = simt::dnn_stats();
+  // The heuristics rank a tensor-op, an unsupported, a 2 GiB and a non-deterministic algorithm
+  // above DIRECT, which is refused when run; IMPLICIT_GEMM then runs. With MMBOOST_TF32=1 the
+  // tensor-op algorithm is allowed, and comes first.
+  const bool tf32 = cuda::tf32_enabled();
+  const int chosen = tf32 ? CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+                          : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  CHECK(s.refused == (tf32 ? 0 : 1));
+  CHECK(s.forward[chosen] == 1);
+  for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; ++a)
+    if (a != chosen) CHECK(s.forward[a] == 0);
+  // The plan remembers: a refused algorithm is not tried again.
+  cuda::conv2d_forward(dev(x), dev(w), dev(b), 2, 1, yd);
+  CHECK(s.refused == (tf32 ? 0 : 1));
+  CHECK(s.forward[chosen] == 2);
+
+  Tensor gy = mmtest::randn({B, O, 3, 3}, 14);
+  Tensor gx = cpu_empty(x.shape()), gw = cpu_empty(w.shape()), gb = cpu_empty({O});
+  Tensor gxd = cuda_empty(x.shape()), gwd = cuda_empty(w.shape()), gbd = cuda_empty({O});
+  cpu::conv2d_backward(x, w, gy, 2, 1, &gx, &gw, &gb);
+  cuda::conv2d_backward(dev(x), dev(w), dev(gy), 2, 1, &gxd, &gwd, &gbd);
+  mmtest::require_close(gxd, gx, 1e-5, 1e-5, "gx");
+  mmtest::require_close(gwd, gw, 1e-5, 1e-5, "gw");
+  mmtest::require_close(gbd, gb, 1e-5, 1e-5, "gb");
+  // The deterministic ALGO_1 of each backward pass, not the non-deterministic ones ranked first
+  // nor the one that needs 2 GiB.
+  CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 1);
+  CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 0);
+  CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1] == 1);
+  CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0] == 0);
+  CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3] == 0);
+  CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING] == 0);
+}
+
+TEST_CASE("conv2d.cu on the SIMT build: a cuDNN failure names the pass, algorithm and geometry; "
+          "a refusal moves on to the next algorithm",
+          "[simt]") {
+  using namespace mm;
+  using Catch::Matchers::Contains;
+  using mmtest::cpu_empty;
+  using mmtest::cuda_empty;
+  using mmtest::dev;
+  // Another geometry of its own: x (1, 2, 5, 5), w (3, 2, 3, 3), stride 1, padding 1.
+  Tensor x = mmtest::randn({1, 2, 5, 5}, 21), w = mmtest::randn({3, 2, 3, 3}, 22, 0.3f);
+  Tensor y = cpu_empty({1, 3, 5, 5}), yd = cuda_empty({1, 3, 5, 5});
+  cpu::conv2d_forward(x, w, Tensor(), 1, 1, y);
+  simt::dnn_stats() = simt::DnnStats{};
+  // A failure that is not a refusal stops the call, whichever algorithm was running.
+  // The first candidate is DIRECT (3), or with MMBOOST_TF32=1 IMPLICIT_PRECOMP_GEMM (1).
+  const bool tf32 = cuda::tf32_enabled();
+  simt::dnn_fail_next_runs(CUDNN_STATUS_EXECUTION_FAILED);
+  REQUIRE_THROWS_WITH(cuda::conv2d_forward(dev(x), dev(w), Tensor(), 1, 1, yd),
+                      Contains(tf32 ? "conv2d forward: cuDNN algorithm 1"
+                                    : "conv2d forward: cuDNN algorithm 3") &&
+                          Contains("x (1, 2, 5, 5), w (3, 2, 3, 3), stride 1, padding 1") &&
+                          Contains("CUDNN_STATUS_EXECUTION_FAILED") &&
+                          Contains("failure injected"));
+  // The failed algorithm is still first in line. DIRECT is then refused when run, and
+  // IMPLICIT_GEMM gives the result.
+  cuda::conv2d_forward(dev(x), dev(w), Tensor(), 1, 1, yd);
+  mmtest::require_close(yd, y, 1e-5, 1e-5, "forward after a failed call");
+  CHECK(simt::dnn_stats().refused == (tf32 ? 0 : 1));
+  CHECK(simt::dnn_stats().forward[tf32 ? CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+                                       : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM] == 1);
+
+  // Backward data: the deterministic ALGO_1 and then the non-deterministic ALGO_0 refused; the
+  // second refusal leaves nothing to try.
+  Tensor gy = mmtest::randn({1, 3, 5, 5}, 23);
+  Tensor gx = cpu_empty(x.shape()), gxd = cuda_empty(x.shape());
+  cpu::conv2d_backward(x, w, gy, 1, 1, &gx, nullptr, nullptr);
+  simt::dnn_fail_next_runs(CUDNN_STATUS_NOT_SUPPORTED_SHAPE, 2);
+  REQUIRE_THROWS_WITH(cuda::conv2d_backward(dev(x), dev(w), dev(gy), 1, 1, &gxd, nullptr, nullptr),
+                      Contains("conv2d backward-data: cuDNN algorithm 0") &&
+                          Contains("CUDNN_STATUS_NOT_SUPPORTED_SHAPE") &&
+                          Contains("the last algorithm left for this geometry"));
+  // The plan kept the last candidate, which now runs (with a warning on stderr that no
+  // deterministic algorithm is left).
+  cuda::conv2d_backward(dev(x), dev(w), dev(gy), 1, 1, &gxd, nullptr, nullptr);
+  mmtest::require_close(gxd, gx, 1e-5, 1e-5, "gx from the non-deterministic fallback");
+  CHECK(simt::dnn_stats().backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 1);
+  CHECK(simt::dnn_stats().backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 0);
 }

@@ -1,3 +1,3 @@
-// SIMT build: the library stand-ins of tests/simt/libs.h.
+// SIMT build: the cuDNN stand-in of tests/simt/dnn.h.
 #pragma once
-#include "tests/simt/libs.h"
+#include "tests/simt/dnn.h"
