@@ -12,6 +12,8 @@
 //     writes all W bytes it was promised (AddressSanitizer then bounds the allocation).
 //   - y = alpha conv(...) + beta y, with y not read when beta == 0 (fresh device memory is NaN in
 //     the SIMT build, so a read would show).
+// and two rules of the backend's own: the handle has its stream set (all work goes to the one
+// stream of the device), and a tensor-op algorithm runs only under a math type allowing it.
 // The algorithm lists are made up so that each of the backend's rules is exercised on every
 // geometry. The lists, in the order the *_v7 heuristics return them:
 //   forward:         IMPLICIT_PRECOMP_GEMM (tensor-op math), WINOGRAD_NONFUSED (status
