@@ -54,8 +54,10 @@ cudnnStatus_t fail(cudnnStatus_t st, const std::string& why) {
 
 constexpr size_t kHuge = size_t(2) << 30;  // a workspace the backend must not accept (2 GiB)
 
+// 0 when the (dilated) filter does not fit in the padded input.
 int out_dim(int in, int pad, int k, int stride, int dil) {
-  return 1 + (in + 2 * pad - ((k - 1) * dil + 1)) / stride;
+  const int room = in + 2 * pad - ((k - 1) * dil + 1);
+  return room < 0 ? 0 : 1 + room / stride;
 }
 
 // One convolution's sizes, checked against each other.

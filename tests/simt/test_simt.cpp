@@ -443,6 +443,12 @@ TEST_CASE("simt cuDNN: a wrong output shape, a short workspace, no stream and re
                                 ws.size(), &zero, c.y, y) == CUDNN_STATUS_BAD_PARAM);
   CHECK(last_cudnn_error().find("no stream") != std::string::npos);
   cudnnDestroy(bare);
+  // A 2x2 filter over a 1x1 input without padding has no output, whatever the stride (a
+  // truncating division would make 1 + (1 - 2) / 2 = 1 of it).
+  Conv tiny(1, 1, 1, 1, 2, 0, 2, 1, 1);
+  int n, ch, ho, wo;
+  CHECK(cudnnGetConvolution2dForwardOutputDim(tiny.conv, tiny.x, tiny.w, &n, &ch, &ho, &wo) ==
+        CUDNN_STATUS_BAD_PARAM);
   // Descriptors that cannot be set.
   CHECK(cudnnSetTensor4dDescriptor(c.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 0, 1, 3, 3) ==
         CUDNN_STATUS_BAD_PARAM);
