@@ -8,8 +8,7 @@
 #include <vector>
 
 struct cudnnContext {
-  cudaStream_t stream = nullptr;
-  bool stream_set = false;
+  bool stream_set = false;  // which stream does not matter here: launches run when made
 };
 struct cudnnTensorStruct {
   bool set = false;
@@ -322,9 +321,8 @@ void cudnnGetLastErrorString(char* message, size_t max_size) {
 }
 cudnnStatus_t cudnnCreate(cudnnHandle_t* h) { return make(h); }
 cudnnStatus_t cudnnDestroy(cudnnHandle_t h) { return release(h); }
-cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t) {
   if (!h) return fail(CUDNN_STATUS_NOT_INITIALIZED, "cudnnSetStream: null handle");
-  h->stream = s;
   h->stream_set = true;
   return CUDNN_STATUS_SUCCESS;
 }

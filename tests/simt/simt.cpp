@@ -468,10 +468,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   if (device != 0) return simt::fail(cudaErrorInvalidDevice);
   *p = cudaDeviceProp{};
   std::snprintf(p->name, sizeof(p->name), "SIMT host runtime (no GPU: times are the host's)");
-  p->multiProcessorCount = kSimtMultiprocessors;
   p->l2CacheSize = kSimtL2Bytes;
-  p->major = 9;
-  p->minor = 0;
   return cudaSuccess;
 }
 
