@@ -41,13 +41,21 @@ struct MaxSum {
 
 __device__ inline MaxSum maxsum_identity() { return {-INFINITY, 0.0f}; }
 
-__device__ inline void maxsum_push(MaxSum& s, float x) {
-  if (x > s.m) {
-    s.l = s.l * expf(s.m - x) + 1.0f;  // expf(-inf) == 0 for the first element
-    s.m = x;
-  } else {
-    s.l += expf(x - s.m);
-  }
+// Pushes x[0..n) (n <= N) at once: the new maximum first, then one rescale of the running sum
+// and one exponential per element. Pushing elements one by one needs a branch on "new
+// maximum?", which splits a warp at nearly every element of a random row (some lane's running
+// maximum rises) so that the exponentials of both sides are issued.
+template <int N>
+__device__ inline void maxsum_push_n(MaxSum& s, const float (&x)[N], int n) {
+  float m = s.m;
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+    if (i < n) m = fmaxf(m, x[i]);
+  float l = s.l * expf(s.m - m);  // expf(-inf) == 0 while nothing was pushed
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+    if (i < n) l += expf(x[i] - m);
+  s = {m, l};
 }
 
 __device__ inline MaxSum maxsum_merge(MaxSum a, MaxSum b) {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The GPU check, in one script: configure with the CUDA backend, build, run the [cuda] tests
-# (the kernel test also under compute-sanitizer memcheck), run the kernel benchmarks and their
+# (each also under compute-sanitizer memcheck), run the kernel benchmarks and their
 # PyTorch peer, the end-to-end training step of the CREMA-D ResNet18 AUG configuration against
 # PyTorch (benchmarks/bench_train_step.cpp, benchmarks/pytorch/train_step_aug.py), train the
-# demo data with the CLI on the GPU (2 epochs, resume to a 3rd, evaluate), and write everything
-# under $OUT. Designed to finish within 8 minutes on a 16-core machine with one H100/H200; every
-# stage has a time limit and the script goes on (recording the failure) when one fails.
+# demo data with the CLI on the GPU (2 epochs, resume to a 3rd, evaluate), profile the
+# boosting-loss kernel and one training step of each side with Nsight Compute, and write
+# everything under $OUT. Designed to finish
+# within 8 minutes on a 16-core machine with one H100/H200; every stage has a time limit and
+# the script goes on (recording the failure) when one fails.
 #
 #   OUT=/path/to/results tools/device_check.sh
 #
@@ -90,6 +92,18 @@ fi
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
 [[ -z "$arch" ]] && arch=90
 
+# PyTorch runs with the library path it was started with: it brings its own cuDNN, and the
+# system cuDNN that the build below puts on LD_LIBRARY_PATH is an older one that PyTorch
+# refuses ("cuDNN version incompatibility: PyTorch was compiled against (9, 19, 0) but found
+# runtime version (9, 14, 0)", seen on an H100 image). Folders holding a cuDNN are left out of
+# it too, in case the image's own path names one.
+py_ld=""
+IFS=: read -ra ld_dirs <<<"${LD_LIBRARY_PATH:-}"
+for d in "${ld_dirs[@]}"; do
+  [[ -n "$d" ]] && ! compgen -G "$d/libcudnn.so*" >/dev/null && py_ld+=${py_ld:+:}$d
+done
+py=(env "LD_LIBRARY_PATH=$py_ld" python3)
+
 # ---- dependencies from an unpacked Debian folder -------------------------------------------
 cmake_extra=()
 deps=${MMBOOST_DEPS_ROOT:-$repo/.deps/root}
@@ -168,9 +182,9 @@ for b in bench_boost_loss bench_ogm_score_sum bench_fused_hidden; do
     say "$b: not built"
   fi
 done
-if python3 -c 'import torch' 2>/dev/null; then
+if "${py[@]}" -c 'import torch' 2>/dev/null; then
   export PYTHONUNBUFFERED=1
-  run_step pytorch_kernels 120 "$bench" python3 "$repo/benchmarks/cuda/pytorch_kernels.py"
+  run_step pytorch_kernels 120 "$bench" "${py[@]}" "$repo/benchmarks/cuda/pytorch_kernels.py"
 else
   say "PyTorch not importable: its peer benchmark skipped"
 fi
@@ -190,7 +204,7 @@ ts_py=$repo/benchmarks/pytorch/train_step_aug.py
 ts_args=(--device cuda --batch "${MMBOOST_TRAIN_BATCH:-64}" --steps "${MMBOOST_TRAIN_STEPS:-20}"
   --warmup 3)
 have_torch=0
-python3 -c 'import torch' 2>/dev/null && have_torch=1
+"${py[@]}" -c 'import torch' 2>/dev/null && have_torch=1
 export PYTHONUNBUFFERED=1
 # With 1,4 also 10 steps split into forward+loss / backward / optimizer ("phases_ms"), so that a
 # gap between the two sides can be placed without a profiler.
@@ -203,25 +217,30 @@ for c in 1,1 1,4; do
     say "bench_train_step: not built"
   fi
   if ((have_torch)); then
-    run_json "train_step_pytorch_$c" 90 python3 "$ts_py" "${ts_args[@]}" --classifiers "$c" "${ph[@]}"
+    run_json "train_step_pytorch_$c" 90 "${py[@]}" "$ts_py" "${ts_args[@]}" --classifiers "$c" "${ph[@]}"
   fi
 done
 
-# ---- compute-sanitizer memcheck of the kernel test ---------------------------------------
+# ---- compute-sanitizer memcheck of the [cuda] tests -----------------------------------------
 # After the measurements, which matter more if the budget runs short (memcheck slows the
-# kernels by one to two orders of magnitude; on gVisor machines it refuses the device).
+# kernels by one to two orders of magnitude; on gVisor machines it refuses the device): the
+# kernel test here, the op and trainer tests, which take longer, at the end of the script.
 san_log=$out/sanitizer.log
 : >"$san_log"
 san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer \
   /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
-if [[ -n "$san" && -x "$build/tests/test_cuda_kernels" ]]; then
+memcheck() {  # memcheck TEST_PROGRAM
+  local exe=$build/tests/$1
+  if [[ -z "$san" || ! -x "$exe" ]]; then
+    echo "compute-sanitizer or $1 missing: its memcheck skipped" >>"$san_log"
+    return
+  fi
   # Without the caching allocator every tensor is its own cudaMalloc, so memcheck sees the
   # true bounds of each buffer.
-  run_step memcheck_kernels 120 "$san_log" env MMBOOST_CUDA_NO_CACHE=1 "$san" \
-    --tool memcheck --error-exitcode 99 "$build/tests/test_cuda_kernels" --order decl
-else
-  echo "compute-sanitizer or test_cuda_kernels missing: memcheck skipped" >>"$san_log"
-fi
+  run_step "memcheck_${1#test_cuda_}" 120 "$san_log" env MMBOOST_CUDA_NO_CACHE=1 "$san" \
+    --tool memcheck --error-exitcode 99 "$exe" --order decl
+}
+memcheck test_cuda_kernels
 
 # ---- the CLI trainer on the GPU: demo data, 2 epochs, resume to 3, evaluate ----------------
 # Shows training, validation, checkpoint save (every epoch) and load (resume: the full state;
@@ -270,16 +289,56 @@ if [[ -x "$ts" ]] && ((have_torch)); then
   rm -rf "$build/train_step_check"
   run_json train_step_check_mmboost 60 "$ts" --device cuda --batch 16 --steps 3 --warmup 0 \
     --classifiers 1,4 --dump "$build/train_step_check" &&
-    run_json train_step_check_pytorch 60 python3 "$ts_py" --device cuda --steps 3 --warmup 0 \
+    run_json train_step_check_pytorch 60 "${py[@]}" "$ts_py" --device cuda --steps 3 --warmup 0 \
       --load "$build/train_step_check"
 fi
 [[ -x "$ts" ]] &&
   run_json train_step_mmboost_1,1_tf32 90 env MMBOOST_TF32=1 "$ts" "${ts_args[@]}" --classifiers 1,1
 if ((have_torch)); then
-  run_json train_step_pytorch_1,1_tf32 90 python3 "$ts_py" "${ts_args[@]}" --classifiers 1,1 --tf32
-  run_json train_step_pytorch_1,1_cudnn_benchmark 90 python3 "$ts_py" "${ts_args[@]}" \
+  run_json train_step_pytorch_1,1_tf32 90 "${py[@]}" "$ts_py" "${ts_args[@]}" --classifiers 1,1 --tf32
+  run_json train_step_pytorch_1,1_cudnn_benchmark 90 "${py[@]}" "$ts_py" "${ts_args[@]}" \
     --classifiers 1,1 --cudnn-benchmark
 fi
+
+# ---- Nsight Compute: the boosting-loss kernel at the largest size ------------------------------
+# Its memory throughput as the hardware counts it, at the benchmark's clocks, beside the GB/s
+# that bench_boost_loss works out from the bytes it must move. The launch to profile is the
+# fused kernel's first timed call at B = 65536, K = 309, the last of 15 sizes: each size runs
+# the kernel once to validate, 3 times to warm up and MMBOOST_BENCH_REPS times timed. Into
+# device_check.log.
+ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+if [[ -n "$ncu_bin" && -x "$build/benchmarks/cuda/bench_boost_loss" ]]; then
+  per_size=$((1 + 3 + MMBOOST_BENCH_REPS))
+  run_step ncu_boost_loss 90 "$log" "$ncu_bin" --clock-control none --kernel-name \
+    regex:boost_loss_kernel --launch-skip $((14 * per_size + 4)) --launch-count 1 \
+    --section SpeedOfLight --section LaunchStats --section MemoryWorkloadAnalysis \
+    "$build/benchmarks/cuda/bench_boost_loss"
+else
+  say "ncu or bench_boost_loss missing: the kernel profile skipped"
+fi
+
+# ---- Nsight Compute: one training step, ours and PyTorch's, kernel by kernel ------------------
+# Every kernel of one 1,4 step at batch 64 (no warm-up: the first step launches what any step
+# does) timed alone by ncu, summarised by tools/ncu_step_summary.py into a "train_step_profile"
+# line per side in bench.jsonl: where the two steps' GPU time differs, by kernel class.
+if [[ -n "$ncu_bin" ]]; then
+  profile_step() {  # profile_step IMPL CMD...
+    local impl=$1
+    shift
+    local csv=$build/ncu_step_$impl.csv
+    rm -f "$csv"
+    run_step "ncu_step_$impl" 75 "$log" "$ncu_bin" --clock-control none --csv \
+      --metrics gpu__time_duration.sum --log-file "$csv" "$@" --device cuda --batch 64 \
+      --steps 1 --warmup 0 --classifiers 1,4 &&
+      "${py[@]}" "$repo/tools/ncu_step_summary.py" --impl "$impl" "$csv" >>"$bench" 2>>"$log"
+  }
+  [[ -x "$ts" ]] && profile_step mmboost "$ts"
+  ((have_torch)) && profile_step pytorch "${py[@]}" "$ts_py"
+fi
+
+# ---- memcheck of the op and trainer tests ----------------------------------------------------
+memcheck test_cuda_ops
+memcheck test_cuda_trainer
 
 # ---- optional: everything else -------------------------------------------------------------
 if [[ "${MMBOOST_DEVICE_FULL:-0}" == 1 ]] && (($(left) > 120)); then

@@ -5,7 +5,12 @@
 //   fused        one kernel: a warp (or block) per row, online softmaxes, both gradients
 //   unfused_ops  the engine's ordinary ops: softmax (detached), one-hot residual labels, three
 //                cross-entropies, autograd backward, and a gather for p_true
-// Sizes: B in {64, 256, 1024, 4096}, K in {6, 31, 309} (quick mode, common.cuh: B in {64, 256}).
+//   copy_d2d     not the loss: cudaMemcpyAsync of s_prev and z_new into g_prev and g_new, the
+//                same (B,K) bytes read and written as the fused kernel moves, as the bandwidth
+//                this GPU reaches on that traffic through the driver's own copy
+// Sizes: B in {64, 256, 1024, 4096, 65536}, K in {6, 31, 309} (quick mode, common.cuh: B in
+// {64, 256}). B = 65536 is beyond the issue's grid: at B = 4096 the fused kernel moves 20 MB
+// and runs for about as long as a launch takes, so only a larger batch shows its bandwidth.
 // Validation: against the CPU twin (engine/cpu/boost_loss.cpp) for every size.
 // Output: one JSON line per (version, B, K) with ms and the effective GB/s (bytes of the fused
 // kernel's inputs and outputs, for both versions).
@@ -33,7 +38,7 @@ int main() {
   if (!mmbench::device_present("bench_boost_loss")) return 0;
   const int reps = mmbench::reps_from_env();
   const float lambda = 0.5f;
-  for (int64_t B : mmbench::sizes({64, 256, 1024, 4096}, {64, 256})) {
+  for (int64_t B : mmbench::sizes({64, 256, 1024, 4096, 65536}, {64, 256})) {
     for (int64_t K : {6, 31, 309}) {
       Generator g(B * 1000 + K);
       Tensor sp_h = Tensor::empty({B, K}), zn_h = Tensor::empty({B, K});
@@ -75,6 +80,23 @@ int main() {
                          return check(gp, gn, pt);
                        },
                        run_fused, reps);
+
+      // The copy engine's reference on the same bytes (the (B,K) part of `bytes`).
+      auto run_copy = [&] {
+        const size_t n = static_cast<size_t>(B * K) * sizeof(float);
+        MM_CUDA_CHECK(cudaMemcpyAsync(gp.data_f32(), sp.data_f32(), n, cudaMemcpyDeviceToDevice,
+                                      cuda::stream()));
+        MM_CUDA_CHECK(cudaMemcpyAsync(gn.data_f32(), zn.data_f32(), n, cudaMemcpyDeviceToDevice,
+                                      cuda::stream()));
+      };
+      mmbench::measure(line("copy_d2d", B, K), mmbench::gbps(4.0 * B * K * 4),
+                       [&] {
+                         run_copy();
+                         const bool same = gp.to_vector() == sp_h.to_vector() &&
+                                           gn.to_vector() == zn_h.to_vector();
+                         return mmbench::Check{same, same ? 0.0 : INFINITY};
+                       },
+                       run_copy, reps);
 
       // The same terms from ordinary ops; the backward through autograd.
       Tensor psp, pzn, u_pt;

@@ -131,7 +131,7 @@ def main():
 
     # ---- boosting loss, eqs (2)-(5) -----------------------------------------------------------
     lam = 0.5
-    for B in (64, 256, 1024, 4096):
+    for B in (64, 256, 1024, 4096, 65536):  # 65536: as bench_boost_loss.cu, for bandwidth
         for K in (6, 31, 309):
             sp = randn(B, K, scale=3.0).requires_grad_(True)
             zn = randn(B, K, scale=3.0).requires_grad_(True)
