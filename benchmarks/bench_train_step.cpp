@@ -32,7 +32,8 @@
 //                  classifiers, head, loss), "backward", "optimizer" (medians in "phases_ms");
 //                  train_step_aug.py --phases N splits PyTorch's step the same way. For the
 //                  paper's method with joint updates (the default config).
-// MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32").
+// MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32"); MMBOOST_CUDNN_DETERMINISTIC=0
+// lets cuDNN pick non-deterministic convolution algorithms (reported as "cudnn_deterministic").
 // Exit codes: 0 ok, 1 runtime error, 2 bad option or config.
 #include <algorithm>
 #include <chrono>
@@ -336,6 +337,8 @@ int run(const Options& o, const std::string& exe_path) {
   // ---- report -----------------------------------------------------------------------------------
   const char* tf32_env = std::getenv("MMBOOST_TF32");
   const bool tf32 = dev == mm::Device::CUDA && tf32_env && std::string(tf32_env) == "1";
+  const char* det_env = std::getenv("MMBOOST_CUDNN_DETERMINISTIC");
+  const bool cudnn_det = !(det_env && std::string(det_env) == "0");
   const std::string fused_opt = cfg.at("method").value("fused", std::string("auto"));
   const bool fused = boost && (fused_opt == "on" || (fused_opt == "auto" && dev == mm::Device::CUDA));
   mmbench::Json j = mmbench::header("train_step", mm::num_threads());
@@ -354,6 +357,7 @@ int run(const Options& o, const std::string& exe_path) {
   j["inputs"] = {{"audio", audio_shape}, {"video", video_shape}};
   j["params"] = params;
   j["tf32"] = tf32;
+  if (dev == mm::Device::CUDA) j["cudnn_deterministic"] = cudnn_det;
   j["fused"] = fused;
   j["warmup"] = o.warmup;
   mmbench::add_timing(j, t);

@@ -294,6 +294,11 @@ if [[ -x "$ts" ]] && ((have_torch)); then
 fi
 [[ -x "$ts" ]] &&
   run_json train_step_mmboost_1,1_tf32 90 env MMBOOST_TF32=1 "$ts" "${ts_args[@]}" --classifiers 1,1
+# cuDNN's own choice of convolution algorithms, non-deterministic ones included, as PyTorch's
+# default: how much of the gap to PyTorch the determinism rule costs.
+[[ -x "$ts" ]] &&
+  run_json train_step_mmboost_1,1_nondeterministic 90 env MMBOOST_CUDNN_DETERMINISTIC=0 "$ts" \
+    "${ts_args[@]}" --classifiers 1,1
 if ((have_torch)); then
   run_json train_step_pytorch_1,1_tf32 90 "${py[@]}" "$ts_py" "${ts_args[@]}" --classifiers 1,1 --tf32
   run_json train_step_pytorch_1,1_cudnn_benchmark 90 "${py[@]}" "$ts_py" "${ts_args[@]}" \

@@ -3,13 +3,17 @@
 // Per geometry (shapes, stride, padding) a plan caches the descriptors and the algorithm of
 // each pass: cuDNN's heuristics (cudnnGet*Algorithm_v7) rank the candidates; we keep those that
 // succeed and fit the workspace cap, deterministic ones (CUDNN_DETERMINISTIC) first, so a fixed
-// input gives bit-identical gradients run to run. Without
+// input gives bit-identical gradients run to run (unless conv_deterministic() is off: then in
+// cuDNN's order alone). Without
 // MMBOOST_TF32=1 the math is plain FP32 (CUDNN_FMA_MATH), matching the CPU to rounding.
 // Should cuDNN refuse the first candidate at run time, the next is tried and remembered.
 // Workspaces come from the caching allocator. The bias is added, and its gradient reduced, by
 // our own deterministic kernels.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -45,6 +49,7 @@ struct Candidate {
 
 struct ConvPlan {
   std::string what;  // "x (B, C, H, W), w (O, C, k, k), stride s, padding p", for errors
+  bool deterministic_only = true;  // conv_deterministic() when the geometry was first used
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -60,12 +65,22 @@ int as_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-// Keeps the perf results that cuDNN can run here, deterministic ones first, each group in
-// cuDNN's ranking order. Should a pass have no deterministic algorithm for this geometry, the
-// others are used and a warning says so once per geometry and pass.
+std::atomic<bool>& conv_deterministic_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("MMBOOST_CUDNN_DETERMINISTIC");
+    return !(v && std::strcmp(v, "0") == 0);
+  }()};
+  return on;
+}
+
+// Keeps the perf results that cuDNN can run here in cuDNN's ranking order; with
+// `deterministic_only`, the deterministic ones first (each group in that order). Should a pass
+// then have no deterministic algorithm for this geometry, the others are used and a warning
+// says so once per geometry and pass.
 template <class Perf, class Algo>
-std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass) {
-  std::vector<Candidate<Algo>> det, nondet;
+std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass,
+                                    bool deterministic_only) {
+  std::vector<Candidate<Algo>> first, later;  // later: non-deterministic, if deterministic_only
   const bool tf32 = tf32_enabled();
   for (int i = 0; i < n; ++i) {
     const Perf& p = perf[i];
@@ -76,19 +91,19 @@ std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass) {
       continue;
     const bool d = p.determinism == CUDNN_DETERMINISTIC;
     const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH, d};
-    (d ? det : nondet).push_back(c);
+    (d || !deterministic_only ? first : later).push_back(c);
   }
-  MM_CHECK(!det.empty() || !nondet.empty(),
+  MM_CHECK(!first.empty() || !later.empty(),
            "conv2d: cuDNN offers no usable " << pass
                                              << " algorithm for this geometry (FP32, workspace "
                                                 "<= 1 GiB)");
-  if (det.empty())
+  if (first.empty())
     std::fprintf(stderr,
                  "mmboost: warning: cuDNN has no deterministic conv2d %s algorithm for this "
                  "geometry; results may differ in the last bits run to run\n",
                  pass);
-  det.insert(det.end(), nondet.begin(), nondet.end());
-  return det;
+  first.insert(first.end(), later.begin(), later.end());
+  return first;
 }
 
 std::mutex g_plans_mu;
@@ -123,6 +138,7 @@ ConvPlan& plan_for(const Tensor& x, const Tensor& w, int stride, int padding, co
                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   MM_CUDNN_CHECK(cudnnSetConvolutionMathType(
       p.conv, tf32_enabled() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  p.deterministic_only = conv_deterministic();
   int n = 0, c = 0, h = 0, wd = 0;
   MM_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &n, &c, &h, &wd));
   MM_CHECK(n == y.size(0) && c == y.size(1) && h == y.size(2) && wd == y.size(3),
@@ -138,7 +154,8 @@ void rank_forward(ConvPlan& p) {
   int n = 0;
   MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
       cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-  p.fwd = select<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(perf, n, "forward");
+  p.fwd = select<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(perf, n, "forward",
+                                                                            p.deterministic_only);
   p.fwd_ranked = true;
 }
 
@@ -149,7 +166,7 @@ void rank_backward_data(ConvPlan& p) {
   MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
       cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
   p.bwd_data = select<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
-      perf, n, "backward-data");
+      perf, n, "backward-data", p.deterministic_only);
   p.bwd_data_ranked = true;
 }
 
@@ -160,7 +177,7 @@ void rank_backward_filter(ConvPlan& p) {
   MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
       cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
   p.bwd_filter = select<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
-      perf, n, "backward-filter");
+      perf, n, "backward-filter", p.deterministic_only);
   p.bwd_filter_ranked = true;
 }
 
@@ -187,7 +204,7 @@ void run_first_supported(ConvPlan& p, std::vector<Candidate<Algo>>& cands, const
                       detail::describe_cudnn_error(st) +
                       (refused ? " (the last algorithm left for this geometry)" : ""));
     cands.erase(cands.begin());
-    if (c.deterministic && !cands.front().deterministic)
+    if (p.deterministic_only && c.deterministic && !cands.front().deterministic)
       std::fprintf(stderr,
                    "mmboost: warning: cuDNN refused every deterministic conv2d %s algorithm for "
                    "%s; results may differ in the last bits run to run\n",
@@ -204,6 +221,9 @@ __global__ void add_bias_kernel(float* y, const float* bias, int64_t O, int64_t 
 }
 
 }  // namespace
+
+bool conv_deterministic() { return conv_deterministic_flag().load(); }
+void set_conv_deterministic(bool on) { conv_deterministic_flag().store(on); }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
                     Tensor& y) {

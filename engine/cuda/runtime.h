@@ -27,6 +27,15 @@ int sm_count();
 // relative error).
 bool tf32_enabled();
 
+// cuDNN convolution algorithms: by default only those cuDNN reports as deterministic, so that a
+// fixed input gives bit-identical gradients run to run. MMBOOST_CUDNN_DETERMINISTIC=0 in the
+// environment, or set_conv_deterministic(false), lets cuDNN's own ranking decide among all of
+// them, as PyTorch does by default: faster backward passes for some geometries, results that
+// may differ in the last bits run to run. Each geometry's choice is made on its first use and
+// kept, so a change applies to geometries not used before it. Defined in conv2d.cu.
+bool conv_deterministic();
+void set_conv_deterministic(bool on);
+
 // Bytes held by the caching allocator: in use by tensors, and cached (free, ready for reuse).
 size_t allocated_bytes();
 size_t cached_bytes();

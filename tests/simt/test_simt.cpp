@@ -31,6 +31,16 @@ struct Order {
   bool saved;
 };
 
+// Sets conv2d.cu's determinism rule for one test and restores the previous setting, so that
+// the conv2d tests do not depend on MMBOOST_CUDNN_DETERMINISTIC in the environment.
+struct ConvDeterminism {
+  explicit ConvDeterminism(bool on) : saved(mm::cuda::conv_deterministic()) {
+    mm::cuda::set_conv_deterministic(on);
+  }
+  ~ConvDeterminism() { mm::cuda::set_conv_deterministic(saved); }
+  bool saved;
+};
+
 // ---- kernels ---------------------------------------------------------------------------------
 
 __global__ void write_ids(int* out) {
@@ -463,6 +473,7 @@ TEST_CASE("conv2d.cu on the SIMT build picks deterministic FP32 algorithms withi
   using mmtest::cpu_empty;
   using mmtest::cuda_empty;
   using mmtest::dev;
+  const ConvDeterminism deterministic(true);
   // A geometry no other test of this program uses, so that its plan starts unranked.
   const int64_t B = 2, C = 3, H = 6, W = 5, O = 4, k = 3;
   Tensor x = mmtest::randn({B, C, H, W}, 11), w = mmtest::randn({O, C, k, k}, 12, 0.3f), b = mmtest::randn({O}, 13);
@@ -513,6 +524,7 @@ TEST_CASE("conv2d.cu on the SIMT build: a cuDNN failure names the pass, algorith
   using mmtest::cpu_empty;
   using mmtest::cuda_empty;
   using mmtest::dev;
+  const ConvDeterminism deterministic(true);
   // Another geometry of its own: x (1, 2, 5, 5), w (3, 2, 3, 3), stride 1, padding 1.
   Tensor x = mmtest::randn({1, 2, 5, 5}, 21), w = mmtest::randn({3, 2, 3, 3}, 22, 0.3f);
   Tensor y = cpu_empty({1, 3, 5, 5}), yd = cuda_empty({1, 3, 5, 5});
@@ -552,4 +564,51 @@ TEST_CASE("conv2d.cu on the SIMT build: a cuDNN failure names the pass, algorith
   mmtest::require_close(gxd, gx, 1e-5, 1e-5, "gx from the non-deterministic fallback");
   CHECK(simt::dnn_stats().backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 1);
   CHECK(simt::dnn_stats().backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 0);
+}
+
+TEST_CASE("conv2d.cu on the SIMT build with conv_deterministic() off follows cuDNN's ranking, "
+          "non-deterministic algorithms included, and matches the CPU",
+          "[simt]") {
+  using namespace mm;
+  using mmtest::cpu_empty;
+  using mmtest::cuda_empty;
+  using mmtest::dev;
+  const ConvDeterminism any_algorithm(false);
+  // A geometry of its own, x (1, 3, 7, 4), w (2, 3, 3, 3), stride 1, padding 0: its plan is
+  // made now, under the setting.
+  Tensor x = mmtest::randn({1, 3, 7, 4}, 31), w = mmtest::randn({2, 3, 3, 3}, 32, 0.3f);
+  Tensor y = cpu_empty({1, 2, 5, 2}), yd = cuda_empty({1, 2, 5, 2});
+  simt::dnn_stats() = simt::DnnStats{};
+  cpu::conv2d_forward(x, w, Tensor(), 1, 0, y);
+  cuda::conv2d_forward(dev(x), dev(w), Tensor(), 1, 0, yd);
+  mmtest::require_close(yd, y, 1e-5, 1e-5, "forward");
+  // Past the tensor-op (unless MMBOOST_TF32=1), unsupported and 2 GiB entries, the
+  // non-deterministic GEMM is the first usable algorithm; DIRECT, below it, is never tried.
+  const bool tf32 = cuda::tf32_enabled();
+  const simt::DnnStats& s = simt::dnn_stats();
+  CHECK(s.forward[tf32 ? CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+                       : CUDNN_CONVOLUTION_FWD_ALGO_GEMM] == 1);
+  CHECK(s.forward[CUDNN_CONVOLUTION_FWD_ALGO_DIRECT] == 0);
+  CHECK(s.refused == 0);
+
+  Tensor gy = mmtest::randn({1, 2, 5, 2}, 33);
+  Tensor gx = cpu_empty(x.shape()), gw = cpu_empty(w.shape());
+  Tensor gxd = cuda_empty(x.shape()), gwd = cuda_empty(w.shape());
+  cpu::conv2d_backward(x, w, gy, 1, 0, &gx, &gw, nullptr);
+  cuda::conv2d_backward(dev(x), dev(w), dev(gy), 1, 0, &gxd, &gwd, nullptr);
+  mmtest::require_close(gxd, gx, 1e-5, 1e-5, "gx");
+  mmtest::require_close(gwd, gw, 1e-5, 1e-5, "gw");
+  // cuDNN's first choices, both non-deterministic, where the default would take ALGO_1.
+  CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 1);
+  CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 0);
+  CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0] == 1);
+  CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1] == 0);
+
+  // Back on: a geometry first used now gets the deterministic choice again.
+  cuda::set_conv_deterministic(true);
+  Tensor x2 = mmtest::randn({1, 3, 8, 4}, 34), gy2 = mmtest::randn({1, 2, 6, 2}, 35);
+  Tensor gx2d = cuda_empty(x2.shape());
+  cuda::conv2d_backward(dev(x2), dev(w), dev(gy2), 1, 0, &gx2d, nullptr, nullptr);
+  CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 1);
+  CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 1);
 }
