@@ -17,6 +17,17 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;  // element visits per thread whose loads are issued together
 
+// Elements k0, k0 + stride, ..., k0 + (N - 1) stride of a row of length K, 0 past its end.
+template <int N>
+__device__ inline void load_visits(const float* row, int64_t k0, int64_t stride, int64_t K,
+                                   float (&out)[N]) {
+#pragma unroll
+  for (int u = 0; u < N; ++u) {
+    const int64_t k = k0 + u * stride;
+    out[u] = k < K ? row[k] : 0.0f;
+  }
+}
+
 // s_prev, z_new, g_prev, g_new are (B,K); labels, p_true (B); terms (B,3)
 template <class Group>
 __global__ void boost_loss_kernel(const float* __restrict__ s_prev,
@@ -38,13 +49,10 @@ __global__ void boost_loss_kernel(const float* __restrict__ s_prev,
   MaxSum sp = maxsum_identity(), sn = maxsum_identity(), su = maxsum_identity();
   for (int64_t k0 = g.rank(); k0 < K; k0 += kUnroll * stride) {
     float av[kUnroll], zv[kUnroll], nv[kUnroll];
+    load_visits(a, k0, stride, K, av);
+    load_visits(z, k0, stride, K, zv);
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t k = k0 + u * stride;
-      av[u] = k < K ? a[k] : 0.0f;
-      zv[u] = k < K ? z[k] : 0.0f;
-      nv[u] = av[u] + zv[u];
-    }
+    for (int u = 0; u < kUnroll; ++u) nv[u] = av[u] + zv[u];
     const int64_t left = (K - k0 + stride - 1) / stride;  // visits left to this thread, >= 1
     const int n = left < kUnroll ? static_cast<int>(left) : kUnroll;
     maxsum_push_n(sp, av, n);
@@ -85,12 +93,8 @@ __global__ void boost_loss_kernel(const float* __restrict__ s_prev,
   const float c_new = scale * w_eps * yhat, c_o = scale * w_o, c_p = scale * w_p;
   for (int64_t k0 = g.rank(); k0 < K; k0 += kUnroll * stride) {
     float av[kUnroll], zv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t k = k0 + u * stride;
-      av[u] = k < K ? a[k] : 0.0f;
-      zv[u] = k < K ? z[k] : 0.0f;
-    }
+    load_visits(a, k0, stride, K, av);
+    load_visits(z, k0, stride, K, zv);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t k = k0 + u * stride;

@@ -22,7 +22,8 @@ namespace mm::kernels {
 
 // s_prev, z_new (B,K), labels (B) -> terms (B,3), g_prev, g_new (B,K), p_true (B).
 // One warp per row for K <= kWarpRowMax (8 rows per block), one block per row above. A label
-// outside [0,K) yields NaN terms, NaN p_true and NaN gradients for its row.
+// outside [0,K) yields NaN terms, NaN p_true and NaN gradients for its row. The outputs must
+// not overlap each other or the inputs (the kernel's pointers are __restrict__).
 void boost_loss_forward_backward(const float* s_prev, const float* z_new, const int64_t* labels,
                                  float lambda, float w_eps, float w_o, float w_p, float scale,
                                  float* terms, float* g_prev, float* g_new, float* p_true,
