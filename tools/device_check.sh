@@ -5,9 +5,9 @@
 # PyTorch (benchmarks/bench_train_step.cpp, benchmarks/pytorch/train_step_aug.py), train the
 # demo data with the CLI on the GPU (2 epochs, resume to a 3rd, evaluate), profile the
 # boosting-loss kernel and one training step of each side with Nsight Compute, and write
-# everything under $OUT. Designed to finish
-# within 8 minutes on a 16-core machine with one H100/H200; every stage has a time limit and
-# the script goes on (recording the failure) when one fails.
+# everything under $OUT. Designed to finish within 8 minutes on a 16-core machine with one
+# H100/H200; every stage has a time limit and the script goes on (recording the failure) when
+# one fails.
 #
 #   OUT=/path/to/results tools/device_check.sh
 #

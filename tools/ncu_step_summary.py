@@ -72,15 +72,17 @@ def main():
     ap.add_argument("csv_file")
     args = ap.parse_args()
 
-    by_class = collections.defaultdict(lambda: [0, 0.0])
-    by_name = collections.defaultdict(lambda: [0, 0.0])
+    by_name = collections.defaultdict(lambda: [0, 0.0])  # calls, ms
     for name, ms in read_rows(args.csv_file):
-        c = by_class[kernel_class(name)]
-        c[0] += 1
-        c[1] += ms
         n = by_name[name]
         n[0] += 1
         n[1] += ms
+    cls = {name: kernel_class(name) for name in by_name}
+    by_class = collections.defaultdict(lambda: [0, 0.0])
+    for name, (calls, ms) in by_name.items():
+        c = by_class[cls[name]]
+        c[0] += calls
+        c[1] += ms
     step = {k: v for k, v in by_class.items() if k != "random_init"}
     line = {
         "bench": "train_step_profile",
@@ -90,7 +92,7 @@ def main():
         "step_ms": round(sum(v[1] for v in step.values()), 4),
         "by_class": {k: {"kernels": v[0], "ms": round(v[1], 4)}
                      for k, v in sorted(by_class.items(), key=lambda kv: -kv[1][1])},
-        "top": [{"name": k[:160], "class": kernel_class(k), "calls": v[0], "ms": round(v[1], 4)}
+        "top": [{"name": k[:160], "class": cls[k], "calls": v[0], "ms": round(v[1], 4)}
                 for k, v in sorted(by_name.items(), key=lambda kv: -kv[1][1])[:args.top]],
     }
     print(json.dumps(line))
