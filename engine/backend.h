@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -20,6 +21,15 @@ enum class UnaryOp { Neg, Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Abs, AddScalar, M
 enum class BinaryOp { Add, Sub, Mul, Div };
 enum class ReduceOp { Sum, Max };
 enum class RandomDist { Uniform, Normal, Bernoulli };
+
+// One parameter tensor of a multi-tensor SGD step (sgd_step below). param, grad and buf are
+// contiguous f32 tensors of one numel on the backend's device; buf is undefined when the step
+// has no momentum. first: buf holds nothing yet and is written, not read.
+struct SgdSlot {
+  Tensor param, grad, buf;
+  float lr = 0.0f, weight_decay = 0.0f;
+  bool first = false;
+};
 
 #define MM_BACKEND_DECLS                                                                        \
   /* t = value */                                                                               \
@@ -64,14 +74,20 @@ enum class RandomDist { Uniform, Normal, Bernoulli };
   /* any of gx, gw, gb may be null (not needed) */                                              \
   void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, int stride,         \
                        int padding, Tensor* gx, Tensor* gw, Tensor* gb);                        \
-  /* save_mean, save_invstd (C): the statistics used, for the backward */                      \
+  /* y = act(bn(x) + residual): residual (x's shape) may be undefined (none), act is ReLU    */ \
+  /* when relu, else the identity; save_mean, save_invstd (C): the statistics used           */ \
   void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,          \
                             Tensor& running_mean, Tensor& running_var, bool training,          \
-                            float momentum, float eps, Tensor& y, Tensor& save_mean,           \
-                            Tensor& save_invstd);                                               \
+                            float momentum, float eps, const Tensor& residual, bool relu,      \
+                            Tensor& y, Tensor& save_mean, Tensor& save_invstd);                \
+  /* relu_y: the forward's y when it applied the ReLU, else undefined; the gradient reaching  */ \
+  /* bn(x) + residual is then g_act = (relu_y > 0 ? gy : 0), else gy. g_act (x's shape, only  */ \
+  /* with relu_y) receives it: the residual's gradient. Any of gx, ggamma, gbeta, g_act may   */ \
+  /* be null (not needed). */                                                                   \
   void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,    \
-                             const Tensor& save_invstd, const Tensor& gy, bool training,       \
-                             Tensor* gx, Tensor* ggamma, Tensor* gbeta);                        \
+                             const Tensor& save_invstd, const Tensor& gy,                      \
+                             const Tensor& relu_y, bool training, Tensor* gx, Tensor* ggamma,  \
+                             Tensor* gbeta, Tensor* g_act);                                     \
   /* indices (I64, y's shape): flat index h*W+w of the max inside its (b,c) plane */           \
   void max_pool2d_forward(const Tensor& x, int kernel, int stride, int padding, Tensor& y,     \
                           Tensor& indices);                                                     \
@@ -103,6 +119,13 @@ enum class RandomDist { Uniform, Normal, Bernoulli };
                                    Tensor& g_new, Tensor& p_true);                              \
   /* out (1) = sum of v (R) in a fixed order (deterministic, no float atomics) */             \
   void ogm_score_sum(const Tensor& v, Tensor& out);                                             \
+  /* SGD with momentum (PyTorch's rule, L2 through the gradient) on every slot at once:       */ \
+  /* d = g + wd p; with momentum: buf = first ? d : momentum buf + (1 - dampening) d,         */ \
+  /* d = nesterov ? d + momentum buf : buf; then p -= lr d. The CPU runs that as its own     */ \
+  /* axpy and scale passes per tensor; CUDA as one kernel over all slots whose every update   */ \
+  /* rounds as CUDA's axpy (one FMA) and scale do, so both give what per-tensor ops give.    */ \
+  void sgd_step(const std::vector<SgdSlot>& slots, float momentum, float dampening,           \
+                bool nesterov);                                                                 \
   /* element i of t from Generator::bits(seed, counter + i) */                                  \
   void random_fill(Tensor& t, RandomDist dist, float a, float b, uint64_t seed,                \
                    uint64_t counter);

@@ -85,9 +85,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
               int padding = 0);
 // x (B,C,H,W); gamma, beta (C). In training, normalises with batch statistics and updates the
 // running buffers in place (unbiased variance, as PyTorch); in eval, uses the running buffers.
+// relu and residual (x's shape, or undefined) make it relu(batch_norm2d(x) + residual) in the
+// same pass, with the bits of the separate add and relu (ResNet's bn-relu and bn-add-relu).
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     Tensor& running_mean, Tensor& running_var, bool training,
-                    float momentum = 0.1f, float eps = 1e-5f);
+                    float momentum = 0.1f, float eps = 1e-5f, bool relu = false,
+                    const Tensor& residual = Tensor());
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding = 0);
 Tensor adaptive_avg_pool2d(const Tensor& x, int out_h, int out_w);
 // Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p) in training.

@@ -122,11 +122,12 @@ BasicBlock::BasicBlock(int64_t in_ch, int64_t out_ch, int stride, Generator& gen
   }
 }
 
+// relu(bn1(conv1 x)), then relu(bn2(conv2 .) + skip): each bn with its ReLU (and the residual
+// add) in one op, the bits of the separate ops.
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor y = relu(bn1_->forward(conv1_->forward(x)));
-  y = bn2_->forward(conv2_->forward(y));
+  Tensor y = conv2_->forward(bn1_->forward_relu(conv1_->forward(x)));
   Tensor skip = down_conv_ ? down_bn_->forward(down_conv_->forward(x)) : x;
-  return relu(add(y, skip));
+  return bn2_->forward_relu(y, skip);
 }
 
 ResNet18::ResNet18(ImageInput input, int64_t width, Generator& gen) : input_(input), width_(width) {
@@ -146,7 +147,7 @@ ResNet18::ResNet18(ImageInput input, int64_t width, Generator& gen) : input_(inp
 Tensor ResNet18::forward(const Tensor& x) {
   int64_t T = 1;
   Tensor img = input_.to_images(x, &T);  // (B*T,C,H,W)
-  Tensor y = max_pool2d(relu(bn1_->forward(conv1_->forward(img))), 3, 2, 1);
+  Tensor y = max_pool2d(bn1_->forward_relu(conv1_->forward(img)), 3, 2, 1);
   y = adaptive_avg_pool2d(layers_->forward(y), 1, 1);  // (B*T,8w,1,1)
   return ImageInput::average_frames(y.reshape({y.size(0), 8 * width_}), x.size(0), T);
 }

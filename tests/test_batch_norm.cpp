@@ -1,7 +1,9 @@
 // batch_norm2d: hand-computed statistics and running-buffer updates, forward against a double
-// reference, eval mode, and gradients (finite differences and the double-precision formula).
+// reference, eval mode, gradients (finite differences and the double-precision formula), and
+// the op with its ReLU and residual add against the separate ops.
 #include <cmath>
 
+#include "tests/bn_act_reference.h"
 #include "tests/testing.h"
 
 using namespace mm;
@@ -193,9 +195,17 @@ TEST_CASE("batch_norm2d rejects bad arguments with actionable messages", "[cpu][
                       Catch::Contains("eval mode needs running_mean"));
   REQUIRE_THROWS_WITH(batch_norm2d(Tensor::ones({2, 3, 4}), Tensor(), Tensor(), rm, rv, true),
                       Catch::Contains("(B,C,H,W)"));
+  REQUIRE_THROWS_WITH(batch_norm2d(Tensor::ones({2, 3, 4, 4}), Tensor(), Tensor(), rm, rv, true,
+                                   0.1f, 1e-5f, true, Tensor::ones({2, 3, 4, 5})),
+                      Catch::Contains("residual f32[2, 3, 4, 5] cpu does not match"));
   // training without running buffers is allowed (statistics are not tracked)
   Tensor y = batch_norm2d(Tensor::from_vector({1, 3}, {2, 1, 1, 1}), Tensor(), Tensor(), none_m,
                           none_v, true);
   mmtest::require_close(y.to_vector(), {-1.0 / std::sqrt(1 + 1e-5), 1.0 / std::sqrt(1 + 1e-5)},
                         1e-6, 1e-6);
+}
+
+TEST_CASE("batch_norm2d with ReLU and residual has the bits of bn, add and relu, gradients too",
+          "[cpu][batch_norm]") {
+  mmtest::require_bn_act_matches_ops(Device::CPU);
 }

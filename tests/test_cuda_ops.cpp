@@ -15,7 +15,9 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "tests/bn_act_reference.h"
 #include "tests/cuda_testing.h"
+#include "tests/sgd_reference.h"
 #include "tests/testing.h"
 
 using namespace mm;
@@ -225,6 +227,43 @@ TEST_CASE("cuda axpy matches the CPU", "[cuda]") {
     cpu::axpy(-0.37f, x, y);
     cuda::axpy(-0.37f, dev(x), yd);
     close(yd, y, 1e-6, 1e-7, "axpy n=" + std::to_string(n));
+  }
+}
+
+TEST_CASE("cuda multi-tensor SGD has the bits of per-tensor device ops and matches the CPU",
+          "[cuda]") {
+  SKIP_WITHOUT_CUDA();
+  // Sizes across the kernel's 8192-element chunks, an empty tensor, and more tensors than one
+  // launch's 48 slots (so the step takes several launches).
+  std::vector<int64_t> sizes = {1, 7, 129, 0, 8192, 8193, 70001};
+  for (int i = 0; i < 100; ++i) sizes.push_back(1 + (i * 37) % 300);
+  for (const mmtest::SgdRule& r : {mmtest::SgdRule{0.9f, 0.0f, false}, mmtest::SgdRule{0.9f, 0.0f, true},
+                                   mmtest::SgdRule{0.9f, 0.3f, false}, mmtest::SgdRule{}}) {
+    INFO("momentum " << r.momentum << ", dampening " << r.dampening << ", nesterov " << r.nesterov);
+    mmtest::require_sgd_matches_reference(Device::CUDA, sizes, r);
+  }
+  // Against the CPU twin: the two backends' axpy may round differently (an FMA or not).
+  std::vector<SgdSlot> host, device;
+  for (size_t i = 0; i < 5; ++i) {
+    const int64_t n = sizes[i + 2];
+    SgdSlot s;
+    s.param = randn({n}, 40 + i);
+    s.grad = randn({n}, 50 + i);
+    s.buf = randn({n}, 60 + i);
+    s.lr = 0.1f;
+    s.weight_decay = 5e-4f;
+    s.first = i == 1;
+    host.push_back(s);
+    s.param = dev(s.param);
+    s.grad = dev(s.grad);
+    s.buf = dev(s.buf);
+    device.push_back(s);
+  }
+  cpu::sgd_step(host, 0.9f, 0.1f, true);
+  cuda::sgd_step(device, 0.9f, 0.1f, true);
+  for (size_t i = 0; i < host.size(); ++i) {
+    close(device[i].param, host[i].param, 1e-6, 1e-7, "param " + std::to_string(i));
+    close(device[i].buf, host[i].buf, 1e-6, 1e-7, "momentum buffer " + std::to_string(i));
   }
 }
 
@@ -553,13 +592,13 @@ TEST_CASE("cuda batch_norm2d forward/backward match a double reference and the C
 
       Tensor rm_cpu = rm.clone(), rv_cpu = rv.clone();
       Tensor y = cpu_empty(x.shape()), sm = cpu_empty({c.C}), si = cpu_empty({c.C});
-      cpu::batch_norm2d_forward(x, gamma, beta, rm_cpu, rv_cpu, training, momentum, eps, y, sm,
-                                si);
+      cpu::batch_norm2d_forward(x, gamma, beta, rm_cpu, rv_cpu, training, momentum, eps, Tensor(),
+                                false, y, sm, si);
       Tensor rmd = dev(rm), rvd = dev(rv);
       Tensor xd = dev(x), gammad = dev(gamma);
       Tensor yd = cuda_empty(x.shape()), smd = cuda_empty({c.C}), sid = cuda_empty({c.C});
-      cuda::batch_norm2d_forward(xd, gammad, dev(beta), rmd, rvd, training, momentum, eps, yd,
-                                 smd, sid);
+      cuda::batch_norm2d_forward(xd, gammad, dev(beta), rmd, rvd, training, momentum, eps,
+                                 Tensor(), false, yd, smd, sid);
       mmtest::require_close(yd.to_vector(), ref.y, 1e-4, 1e-4, what + " y vs reference");
       mmtest::require_close(smd.to_vector(), ref.mean, 1e-5, 1e-6, what + " mean vs reference");
       mmtest::require_close(sid.to_vector(), ref.invstd, 1e-5, 1e-6,
@@ -573,9 +612,11 @@ TEST_CASE("cuda batch_norm2d forward/backward match a double reference and the C
       close(rvd, rv_cpu, 1e-5, 1e-6, what + " running_var vs cpu");
 
       Tensor gx = cpu_empty(x.shape()), gg = cpu_empty({c.C}), gb = cpu_empty({c.C});
-      cpu::batch_norm2d_backward(x, gamma, sm, si, gy, training, &gx, &gg, &gb);
+      cpu::batch_norm2d_backward(x, gamma, sm, si, gy, Tensor(), training, &gx, &gg, &gb,
+                                 nullptr);
       Tensor gxd = cuda_empty(x.shape()), ggd = cuda_empty({c.C}), gbd = cuda_empty({c.C});
-      cuda::batch_norm2d_backward(xd, gammad, smd, sid, dev(gy), training, &gxd, &ggd, &gbd);
+      cuda::batch_norm2d_backward(xd, gammad, smd, sid, dev(gy), Tensor(), training, &gxd, &ggd,
+                                  &gbd, nullptr);
       mmtest::require_close(gxd.to_vector(), ref.gx, 1e-3, 1e-4, what + " gx vs reference");
       mmtest::require_close(ggd.to_vector(), ref.ggamma, 1e-4, 1e-3,
                             what + " ggamma vs reference");
@@ -585,8 +626,8 @@ TEST_CASE("cuda batch_norm2d forward/backward match a double reference and the C
       close(gbd, gb, 1e-5, 1e-4, what + " gbeta vs cpu");
 
       Tensor gxd2 = cuda_empty(x.shape());
-      cuda::batch_norm2d_backward(xd, gammad, smd, sid, dev(gy), training, &gxd2, nullptr,
-                                  nullptr);
+      cuda::batch_norm2d_backward(xd, gammad, smd, sid, dev(gy), Tensor(), training, &gxd2,
+                                  nullptr, nullptr, nullptr);
       require_same_bits(gxd2, gxd, what + " gx alone, twice");
     }
   }
@@ -597,13 +638,19 @@ TEST_CASE("cuda batch_norm2d without affine parameters or running buffers", "[cu
   Tensor x = randn({3, 4, 5, 6}, 110);
   Tensor none;
   Tensor y = cpu_empty(x.shape()), sm = cpu_empty({4}), si = cpu_empty({4});
-  cpu::batch_norm2d_forward(x, none, none, none, none, true, 0.1f, 1e-5f, y, sm, si);
+  cpu::batch_norm2d_forward(x, none, none, none, none, true, 0.1f, 1e-5f, none, false, y, sm, si);
   Tensor yd = cuda_empty(x.shape()), smd = cuda_empty({4}), sid = cuda_empty({4});
   Tensor none_d;
-  cuda::batch_norm2d_forward(dev(x), none_d, none_d, none_d, none_d, true, 0.1f, 1e-5f, yd, smd,
-                             sid);
+  cuda::batch_norm2d_forward(dev(x), none_d, none_d, none_d, none_d, true, 0.1f, 1e-5f, none_d,
+                             false, yd, smd, sid);
   close(yd, y, 1e-4, 1e-4, "bn plain y");
   close(sid, si, 1e-5, 1e-6, "bn plain invstd");
+}
+
+TEST_CASE("cuda batch_norm2d with ReLU and residual has the bits of bn, add and relu on the device",
+          "[cuda]") {
+  SKIP_WITHOUT_CUDA();
+  mmtest::require_bn_act_matches_ops(Device::CUDA);
 }
 
 // ---- pooling ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/optim/optimizer.h"
+#include "tests/sgd_reference.h"
 #include "tests/testing.h"
 
 using namespace mm;
@@ -56,6 +57,15 @@ TEST_CASE("SGD Nesterov and dampening: two steps by hand", "[cpu][optim]") {
   mmtest::require_close(two_steps(plain, 0.1f, 0.0f), {0.925, -1.925}, 0, 1e-6, "plain");
   REQUIRE_THROWS_WITH(optim::SGD(0.0f, true), Catch::Contains("Nesterov"));
   REQUIRE_THROWS_WITH(optim::SGD(0.9f, true, 0.1f), Catch::Contains("Nesterov"));
+}
+
+TEST_CASE("SGD's one multi-tensor step has the bits of per-tensor ops: groups, skips, rules",
+          "[cpu][optim]") {
+  const std::vector<int64_t> sizes = {1, 7, 129, 0, 4099, 3};
+  mmtest::require_sgd_matches_reference(Device::CPU, sizes, {0.9f, 0.0f, false});
+  mmtest::require_sgd_matches_reference(Device::CPU, sizes, {0.9f, 0.0f, true});
+  mmtest::require_sgd_matches_reference(Device::CPU, sizes, {0.9f, 0.3f, false});
+  mmtest::require_sgd_matches_reference(Device::CPU, sizes, {0.0f, 0.0f, false});
 }
 
 TEST_CASE("Adam (L2) and AdamW (decoupled): two steps by hand", "[cpu][optim]") {

@@ -2,8 +2,10 @@
 //
 // One thread per channel (static schedule), each sum in a fixed order: deterministic. The
 // double sums keep 8 independent accumulators, vectorised without reassociation (a strict
-// serial double sum would run at one add per FP-add latency). The forward reads x twice (moments, then normalise), the backward twice (sums, then gx): the
-// op is memory-bound, so passes are what cost.
+// serial double sum would run at one add per FP-add latency). The forward reads x twice
+// (moments, then normalise), the backward twice (sums, then gx): the op is memory-bound, so
+// passes are what cost. A residual add and a ReLU after the normalisation join its pass
+// (ResNet's bn-relu and bn-add-relu), and the ReLU's mask joins the backward.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -80,11 +82,11 @@ inline void sum_g_gxmu_d(const float* g, const float* x, int64_t n, double mean,
 }  // namespace
 
 // x, y (B,C,H,W); gamma, beta (C) or undefined (1 and 0); running_mean/var (C) or undefined in
-// training (no tracking); save_mean, save_invstd (C).
+// training (no tracking); residual (B,C,H,W) or undefined; save_mean, save_invstd (C).
 void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           Tensor& running_mean, Tensor& running_var, bool training,
-                          float momentum, float eps, Tensor& y, Tensor& save_mean,
-                          Tensor& save_invstd) {
+                          float momentum, float eps, const Tensor& residual, bool relu,
+                          Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
   const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   const int64_t N = B * HW;
   const float* px = x.data_f32();
@@ -92,6 +94,7 @@ void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& be
   const float* pb = beta.defined() ? beta.data_f32() : nullptr;
   float* prm = running_mean.defined() ? running_mean.data_f32() : nullptr;
   float* prv = running_var.defined() ? running_var.data_f32() : nullptr;
+  const float* pr = residual.defined() ? residual.data_f32() : nullptr;
   float* py = y.data_f32();
   float* psm = save_mean.data_f32();
   float* psi = save_invstd.data_f32();
@@ -124,9 +127,22 @@ void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& be
     const float fscale = static_cast<float>((pg ? pg[c] : 1.0) * invstd);
     const float fbeta = pb ? pb[c] : 0.0f;
     for (int64_t b = 0; b < B; ++b) {
-      const float* xr = px + (b * C + c) * HW;
-      float* yr = py + (b * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) yr[i] = (xr[i] - fmean) * fscale + fbeta;
+      const int64_t o = (b * C + c) * HW;
+      const float* xr = px + o;
+      float* yr = py + o;
+      if (!pr && !relu) {
+        for (int64_t i = 0; i < HW; ++i) yr[i] = (xr[i] - fmean) * fscale + fbeta;
+      } else {
+        // y = relu?((x - mean) * scale + beta [+ r]): each step rounds as the separate add and
+        // relu ops would have.
+        const float* rr = pr ? pr + o : nullptr;
+        for (int64_t i = 0; i < HW; ++i) {
+          float v = (xr[i] - fmean) * fscale + fbeta;
+          if (rr) v = v + rr[i];
+          if (relu) v = v > 0.0f ? v : 0.0f;
+          yr[i] = v;
+        }
+      }
     }
   }
 }
@@ -134,13 +150,28 @@ void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& be
 // Training:  gx = gamma*invstd * (gy - mean(gy) - xhat * mean(gy*xhat)),  xhat = (x-mean)*invstd
 // Eval:      gx = gamma*invstd * gy  (the statistics are constants)
 // Both:      ggamma = sum(gy*xhat), gbeta = sum(gy).
+// After a ReLU, gy there is the masked g_act: written first (into g_act, else into gx, whose
+// own pass then runs in place), and read by the passes above.
 void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                           const Tensor& save_invstd, const Tensor& gy, bool training,
-                           Tensor* gx, Tensor* ggamma, Tensor* gbeta) {
+                           const Tensor& save_invstd, const Tensor& gy, const Tensor& relu_y,
+                           bool training, Tensor* gx, Tensor* ggamma, Tensor* gbeta,
+                           Tensor* g_act) {
   const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   const int64_t N = B * HW;
   const float* px = x.data_f32();
   const float* pgy = gy.data_f32();
+  Tensor masked;
+  if (relu_y.defined()) {
+    if (g_act) masked = *g_act;
+    else if (gx) masked = *gx;
+    else masked = Tensor::empty(x.shape(), DType::F32, Device::CPU);
+    const float* py = relu_y.data_f32();
+    float* pm = masked.data_f32();
+    const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) pm[i] = py[i] > 0.0f ? pgy[i] : 0.0f;
+    pgy = pm;
+  }
   const float* pg = gamma.defined() ? gamma.data_f32() : nullptr;
   const float* psm = save_mean.data_f32();
   const float* psi = save_invstd.data_f32();

@@ -104,31 +104,45 @@ __global__ void bn_eval_stats_kernel(const float* running_mean, const float* run
       1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
 }
 
-// y = (x - mean) * (invstd * gamma) + beta
-// x, y are (B,C,HW)
+// y = relu?((x - mean) * (invstd * gamma) + beta [+ residual])
+// x, y, residual (or null) are (B,C,HW). The residual add and the ReLU round as the separate
+// add and relu kernels would.
 __global__ void bn_normalize_kernel(const float* x, const float* mean, const float* invstd,
-                                    const float* gamma, const float* beta, float* y, int64_t C,
+                                    const float* gamma, const float* beta,
+                                    const float* residual, bool relu, float* y, int64_t C,
                                     int64_t HW, int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * kThreads) {
     const int64_t c = (i / HW) % C;
     const float scale = static_cast<float>((gamma ? static_cast<double>(gamma[c]) : 1.0) *
                                            static_cast<double>(invstd[c]));
-    y[i] = (x[i] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
+    float v = (x[i] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
+    if (residual) v = __fadd_rn(v, residual[i]);
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    y[i] = v;
   }
 }
 
-// partial[c, chunk] = (sum gy, sum gy * (x - mean)).
-__global__ void bn_grad_partial_kernel(const float* x, const float* gy, const float* mean,
-                                       int64_t C, int64_t HW, int64_t count, int64_t chunks,
-                                       int64_t chunk_len, double* partial) {
+// The gradient that reaches bn(x) [+ residual]: gy, or after a ReLU gy where its output was
+// positive (relu_y null: no ReLU), as the relu backward kernel writes it.
+__device__ inline float act_grad(const float* gy, const float* relu_y, int64_t i) {
+  return relu_y && !(relu_y[i] > 0.0f) ? 0.0f : gy[i];
+}
+
+// partial[c, chunk] = (sum g, sum g * (x - mean)), g = act_grad (written to g_act unless null).
+__global__ void bn_grad_partial_kernel(const float* x, const float* gy, const float* relu_y,
+                                       float* g_act, const float* mean, int64_t C, int64_t HW,
+                                       int64_t count, int64_t chunks, int64_t chunk_len,
+                                       double* partial) {
   const int64_t c = blockIdx.x / chunks, k = blockIdx.x % chunks;
   const int64_t lo = k * chunk_len, hi = min(count, lo + chunk_len);
   const double mu = mean[c];
   double sg = 0.0, sgx = 0.0;
   for (int64_t j = lo + threadIdx.x; j < hi; j += kThreads) {
     const int64_t o = channel_offset(j, c, C, HW);
-    const double g = gy[o];
+    const float ga = act_grad(gy, relu_y, o);
+    if (g_act) g_act[o] = ga;
+    const double g = ga;
     sg += g;
     sgx += g * (static_cast<double>(x[o]) - mu);
   }
@@ -174,16 +188,20 @@ __global__ void bn_grad_input_kernel(const float* x, const float* gy, const floa
   }
 }
 
-// Eval without ggamma/gbeta needs no reduction: gx = gamma * invstd * gy.
-__global__ void bn_grad_input_eval_kernel(const float* gy, const float* gamma,
-                                          const float* invstd, float* gx, int64_t C, int64_t HW,
-                                          int64_t n) {
+// Without ggamma/gbeta, and in eval or without gx, no reduction is needed: g = act_grad into
+// g_act (unless null), gx = gamma * invstd * g (unless null).
+__global__ void bn_grad_input_eval_kernel(const float* gy, const float* relu_y, float* g_act,
+                                          const float* gamma, const float* invstd, float* gx,
+                                          int64_t C, int64_t HW, int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * kThreads) {
     const int64_t c = (i / HW) % C;
+    const float g = act_grad(gy, relu_y, i);
+    if (g_act) g_act[i] = g;
+    if (!gx) continue;
     const float scale = static_cast<float>((gamma ? static_cast<double>(gamma[c]) : 1.0) *
                                            static_cast<double>(invstd[c]));
-    gx[i] = scale * gy[i];
+    gx[i] = scale * g;
   }
 }
 
@@ -205,8 +223,8 @@ unsigned per_channel_blocks(int64_t C) { return static_cast<unsigned>(ceil_div(C
 
 void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           Tensor& running_mean, Tensor& running_var, bool training,
-                          float momentum, float eps, Tensor& y, Tensor& save_mean,
-                          Tensor& save_invstd) {
+                          float momentum, float eps, const Tensor& residual, bool relu,
+                          Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
   require_cuda_contiguous(x, "batch_norm2d_forward", "x");
   require_cuda_contiguous(y, "batch_norm2d_forward", "y");
   require_cuda_contiguous(save_mean, "batch_norm2d_forward", "save_mean");
@@ -217,6 +235,7 @@ void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& be
   const float* pb = optional_ptr(beta, "beta");
   float* prm = optional_mut_ptr(running_mean, "running_mean");
   float* prv = optional_mut_ptr(running_var, "running_var");
+  const float* pr = optional_ptr(residual, "residual");
   cudaStream_t s = stream();
   if (training) {
     MM_CHECK(g.count > 0, "batch_norm2d: training needs at least one value per channel, got "
@@ -238,14 +257,15 @@ void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& be
   const int64_t n = x.numel();
   if (n == 0) return;
   bn_normalize_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
-      x.data_f32(), save_mean.data_f32(), save_invstd.data_f32(), pg, pb, y.data_f32(), g.C, g.HW,
-      n);
+      x.data_f32(), save_mean.data_f32(), save_invstd.data_f32(), pg, pb, pr, relu, y.data_f32(),
+      g.C, g.HW, n);
   MM_CUDA_LAUNCH_CHECK();
 }
 
 void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                           const Tensor& save_invstd, const Tensor& gy, bool training,
-                           Tensor* gx, Tensor* ggamma, Tensor* gbeta) {
+                           const Tensor& save_invstd, const Tensor& gy, const Tensor& relu_y,
+                           bool training, Tensor* gx, Tensor* ggamma, Tensor* gbeta,
+                           Tensor* g_act) {
   const char* op = "batch_norm2d_backward";
   require_cuda_contiguous(x, op, "x");
   require_cuda_contiguous(save_mean, op, "save_mean");
@@ -254,24 +274,31 @@ void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& s
   if (gx) require_cuda_contiguous(*gx, op, "gx");
   if (ggamma) require_cuda_contiguous(*ggamma, op, "ggamma");
   if (gbeta) require_cuda_contiguous(*gbeta, op, "gbeta");
+  const float* py = optional_ptr(relu_y, "relu_y");
+  MM_CHECK(!g_act || py, "batch_norm2d_backward: g_act is only produced after a ReLU");
+  float* pga = g_act ? optional_mut_ptr(*g_act, "g_act") : nullptr;
   const Geometry g = geometry(x);
   if (g.C == 0) return;
   const float* pg = optional_ptr(gamma, "gamma");
   const int64_t n = x.numel();
   cudaStream_t s = stream();
-  if (gx && !training && !ggamma && !gbeta) {
+  if (!gx && !ggamma && !gbeta && !pga) return;
+  if (!ggamma && !gbeta && (!gx || !training)) {
     if (n == 0) return;
     bn_grad_input_eval_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
-        gy.data_f32(), pg, save_invstd.data_f32(), gx->data_f32(), g.C, g.HW, n);
+        gy.data_f32(), py, pga, pg, save_invstd.data_f32(), gx ? gx->data_f32() : nullptr, g.C,
+        g.HW, n);
     MM_CUDA_LAUNCH_CHECK();
     return;
   }
-  if (!gx && !ggamma && !gbeta) return;
+  // After a ReLU the masked gradient is written by the reduction pass (into g_act, else into
+  // gx, whose pass then runs in place) and read back by the gx pass.
+  float* masked = pga ? pga : (py && gx ? gx->data_f32() : nullptr);
   Scratch partial(sizeof(double) * 2 * g.C * g.chunks);
   Scratch coef(gx ? sizeof(float) * 3 * g.C : 0);
   bn_grad_partial_kernel<<<static_cast<unsigned>(g.C * g.chunks), kThreads, 0, s>>>(
-      x.data_f32(), gy.data_f32(), save_mean.data_f32(), g.C, g.HW, g.count, g.chunks,
-      g.chunk_len, partial.as<double>());
+      x.data_f32(), gy.data_f32(), py, masked, save_mean.data_f32(), g.C, g.HW, g.count,
+      g.chunks, g.chunk_len, partial.as<double>());
   MM_CUDA_LAUNCH_CHECK();
   bn_grad_finish_kernel<<<per_channel_blocks(g.C), kThreads, 0, s>>>(
       partial.as<double>(), pg, save_invstd.data_f32(), g.C, g.count, g.chunks, training,
@@ -280,8 +307,8 @@ void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& s
   MM_CUDA_LAUNCH_CHECK();
   if (gx && n > 0) {
     bn_grad_input_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
-        x.data_f32(), gy.data_f32(), save_mean.data_f32(), coef.as<float>(), gx->data_f32(), g.C,
-        g.HW, n);
+        x.data_f32(), masked ? masked : gy.data_f32(), save_mean.data_f32(), coef.as<float>(),
+        gx->data_f32(), g.C, g.HW, n);
     MM_CUDA_LAUNCH_CHECK();
   }
 }

@@ -136,8 +136,10 @@ void launch_binary(const Tensor& a, const Tensor& b, Tensor& out) {
   MM_CUDA_LAUNCH_CHECK();
 }
 
+// One FMA, spelled out so that every build (nvcc, and the host compiler of the SIMT build) rounds
+// it once; sgd_step (optim.cu) makes the same roundings.
 __global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
-  MM_GRID_STRIDE(i, n) y[i] += alpha * x[i];
+  MM_GRID_STRIDE(i, n) y[i] = __fmaf_rn(alpha, x[i], y[i]);
 }
 
 // ---- random numbers: the same bits as Generator::bits (engine/rng.h) ------------------------

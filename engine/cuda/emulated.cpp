@@ -50,6 +50,9 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
 }
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) { cpu::binary(op, a, b, out); }
 void axpy(float alpha, const Tensor& x, Tensor& y) { cpu::axpy(alpha, x, y); }
+void sgd_step(const std::vector<SgdSlot>& slots, float momentum, float dampening, bool nesterov) {
+  cpu::sgd_step(slots, momentum, dampening, nesterov);
+}
 void reduce_dim(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner, Tensor& out,
                 Tensor* argmax) {
   cpu::reduce_dim(op, x, outer, n, inner, out, argmax);
@@ -83,14 +86,17 @@ void one_hot(const Tensor& labels, Tensor& out) { cpu::one_hot(labels, out); }
 // conv2d: host_conv2d.cpp (shared with the SIMT build).
 void batch_norm2d_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           Tensor& running_mean, Tensor& running_var, bool training, float momentum,
-                          float eps, Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
-  cpu::batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps, y,
-                            save_mean, save_invstd);
+                          float eps, const Tensor& residual, bool relu, Tensor& y,
+                          Tensor& save_mean, Tensor& save_invstd) {
+  cpu::batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                            residual, relu, y, save_mean, save_invstd);
 }
 void batch_norm2d_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                           const Tensor& save_invstd, const Tensor& gy, bool training, Tensor* gx,
-                           Tensor* ggamma, Tensor* gbeta) {
-  cpu::batch_norm2d_backward(x, gamma, save_mean, save_invstd, gy, training, gx, ggamma, gbeta);
+                           const Tensor& save_invstd, const Tensor& gy, const Tensor& relu_y,
+                           bool training, Tensor* gx, Tensor* ggamma, Tensor* gbeta,
+                           Tensor* g_act) {
+  cpu::batch_norm2d_backward(x, gamma, save_mean, save_invstd, gy, relu_y, training, gx, ggamma,
+                             gbeta, g_act);
 }
 void max_pool2d_forward(const Tensor& x, int kernel, int stride, int padding, Tensor& y,
                         Tensor& indices) {

@@ -31,6 +31,7 @@ void unary_backward(UnaryOp, const Tensor&, const Tensor&, const Tensor&, Tensor
 }
 void binary(BinaryOp, const Tensor&, const Tensor&, Tensor&) { no_cuda("binary"); }
 void axpy(float, const Tensor&, Tensor&) { no_cuda("axpy"); }
+void sgd_step(const std::vector<SgdSlot>&, float, float, bool) { no_cuda("sgd_step"); }
 void reduce_dim(ReduceOp, const Tensor&, int64_t, int64_t, int64_t, Tensor&, Tensor*) {
   no_cuda("reduce_dim");
 }
@@ -60,11 +61,12 @@ void conv2d_backward(const Tensor&, const Tensor&, const Tensor&, int, int, Tens
   no_cuda("conv2d_backward");
 }
 void batch_norm2d_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, bool,
-                          float, float, Tensor&, Tensor&, Tensor&) {
+                          float, float, const Tensor&, bool, Tensor&, Tensor&, Tensor&) {
   no_cuda("batch_norm2d_forward");
 }
 void batch_norm2d_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                           const Tensor&, bool, Tensor*, Tensor*, Tensor*) {
+                           const Tensor&, const Tensor&, bool, Tensor*, Tensor*, Tensor*,
+                           Tensor*) {
   no_cuda("batch_norm2d_backward");
 }
 void max_pool2d_forward(const Tensor&, int, int, int, Tensor&, Tensor&) {

@@ -173,6 +173,11 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
+Tensor BatchNorm2d::forward_relu(const Tensor& x, const Tensor& residual) {
+  return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
+                      /*relu=*/true, residual);
+}
+
 Sequential& Sequential::add(ModulePtr m) {
   register_module(std::to_string(layers_.size()), m);
   layers_.push_back(std::move(m));

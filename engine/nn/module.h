@@ -91,6 +91,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x) + residual) in one op (residual may be undefined): see batch_norm2d.
+  Tensor forward_relu(const Tensor& x, const Tensor& residual = Tensor());
   Tensor weight, bias, running_mean, running_var;
   float momentum, eps;
 };

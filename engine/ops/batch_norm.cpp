@@ -6,6 +6,10 @@
 //   running = (1 - momentum) * running + momentum * batch_statistic.
 // Eval normalises with the running buffers. The backward treats the statistics as functions of
 // x in training and as constants in eval.
+//
+// With relu and/or a residual the op is relu(bn(x) + residual): one pass instead of three in the
+// forward (normalise, add, relu) and no separate relu backward; its node keeps x and its output
+// y (the ReLU's mask), where the three ops kept x, bn(x) + residual and y.
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -24,7 +28,7 @@ void check_channel_vector(const Tensor& t, int64_t C, Device dev, const char* wh
 
 Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in,
                     Tensor& running_mean, Tensor& running_var, bool training, float momentum,
-                    float eps) {
+                    float eps, bool relu, const Tensor& residual_in) {
   MM_CHECK(x_in.defined(), "batch_norm2d: undefined input");
   MM_CHECK(x_in.dtype() == DType::F32 && x_in.dim() == 4,
            "batch_norm2d: expected a f32 input (B,C,H,W), got " << x_in.describe());
@@ -33,6 +37,14 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma_in, const Tensor& be
   MM_CHECK(eps > 0.0f, "batch_norm2d: eps must be > 0, got " << eps);
   MM_CHECK(momentum >= 0.0f && momentum <= 1.0f,
            "batch_norm2d: momentum must be in [0, 1], got " << momentum);
+  if (residual_in.defined()) {
+    MM_CHECK(residual_in.dtype() == DType::F32 && residual_in.shape() == x_in.shape(),
+             "batch_norm2d: residual " << residual_in.describe() << " does not match the input "
+                                       << x_in.describe());
+    MM_CHECK(residual_in.device() == dev,
+             "batch_norm2d: residual " << residual_in.describe()
+                                       << " is on a different device than the input");
+  }
   if (gamma_in.defined()) check_channel_vector(gamma_in, C, dev, "gamma");
   if (beta_in.defined()) check_channel_vector(beta_in, C, dev, "beta");
   MM_CHECK(running_mean.defined() == running_var.defined(),
@@ -55,26 +67,33 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma_in, const Tensor& be
   Tensor x = x_in.detach().contiguous();
   Tensor gamma = gamma_in.defined() ? gamma_in.detach().contiguous() : Tensor();
   Tensor beta = beta_in.defined() ? beta_in.detach().contiguous() : Tensor();
+  Tensor residual = residual_in.defined() ? residual_in.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty(x.shape(), DType::F32, dev);
   Tensor save_mean = Tensor::empty({C}, DType::F32, dev);
   Tensor save_invstd = Tensor::empty({C}, DType::F32, dev);
   // The running buffers are state, not part of the graph: update them without history.
   Tensor rm = running_mean.defined() ? running_mean.detach() : Tensor();
   Tensor rv = running_var.defined() ? running_var.detach() : Tensor();
-  MM_DISPATCH(dev, batch_norm2d_forward, x, gamma, beta, rm, rv, training, momentum, eps, y,
-              save_mean, save_invstd);
+  MM_DISPATCH(dev, batch_norm2d_forward, x, gamma, beta, rm, rv, training, momentum, eps,
+              residual, relu, y, save_mean, save_invstd);
 
-  record(y, "batch_norm2d", {x_in, gamma_in, beta_in},
-         [x, gamma, save_mean, save_invstd, training, C](const Tensor& g,
-                                                         const std::vector<bool>& needs) {
-           Tensor gy = g.contiguous(), gx, ggamma, gbeta;
+  const char* name = relu ? (residual.defined() ? "batch_norm2d_add_relu" : "batch_norm2d_relu")
+                          : (residual.defined() ? "batch_norm2d_add" : "batch_norm2d");
+  Tensor relu_y = relu ? y.detach() : Tensor();  // the mask; detached, so no reference cycle
+  record(y, name, {x_in, gamma_in, beta_in, residual_in},
+         [x, gamma, save_mean, save_invstd, relu_y, training, C](const Tensor& g,
+                                                                 const std::vector<bool>& needs) {
+           Tensor gy = g.contiguous(), gx, ggamma, gbeta, g_act;
            if (needs[0]) gx = Tensor::empty(x.shape(), DType::F32, x.device());
            if (needs[1]) ggamma = Tensor::empty({C}, DType::F32, x.device());
            if (needs[2]) gbeta = Tensor::empty({C}, DType::F32, x.device());
+           const bool act = needs[3] && relu_y.defined();  // the residual's gradient is g_act
+           if (act) g_act = Tensor::empty(x.shape(), DType::F32, x.device());
            MM_DISPATCH(x.device(), batch_norm2d_backward, x, gamma, save_mean, save_invstd, gy,
-                       training, needs[0] ? &gx : nullptr, needs[1] ? &ggamma : nullptr,
-                       needs[2] ? &gbeta : nullptr);
-           return std::vector<Tensor>{gx, ggamma, gbeta};
+                       relu_y, training, needs[0] ? &gx : nullptr, needs[1] ? &ggamma : nullptr,
+                       needs[2] ? &gbeta : nullptr, act ? &g_act : nullptr);
+           Tensor gres = needs[3] ? (act ? g_act : gy) : Tensor();
+           return std::vector<Tensor>{gx, ggamma, gbeta, gres};
          });
   return y;
 }

@@ -1,8 +1,10 @@
 // Optimizers: parameter groups, SGD (momentum, dampening, Nesterov, L2), Adam / AdamW, and
 // their checkpoint state.
 //
-// The update rules are PyTorch's (torch.optim.SGD, Adam, AdamW with amsgrad off), written with
-// in-place tensor ops (add_, mul_) and elementwise ops, so the same code runs on either device.
+// The update rules are PyTorch's (torch.optim.SGD, Adam, AdamW with amsgrad off). SGD hands all
+// its parameters to the backend's multi-tensor sgd_step (one pass, a few launches on CUDA);
+// Adam is written with in-place tensor ops (add_, mul_) and elementwise ops. Both run on either
+// device.
 // Steps run under NoGradGuard. A parameter whose grad is undefined is skipped and its state
 // (momentum buffer, Adam moments and step count) is left as it is.
 #include "engine/optim/optimizer.h"
@@ -12,6 +14,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "engine/backend.h"
 #include "engine/error.h"
 
 namespace mm::optim {
@@ -196,6 +199,10 @@ SGD::SGD(float momentum, bool nesterov, float dampening)
 void SGD::step() {
   NoGradGuard no_grad;
   buf_.resize(groups_.size());
+  // Every parameter with a gradient becomes one slot of a multi-tensor step per device
+  // (backend sgd_step: on CUDA a launch for dozens of tensors instead of a few per tensor).
+  std::vector<SgdSlot> slots[2];  // CPU, CUDA
+  std::vector<std::pair<Tensor*, Tensor>> fresh;  // momentum buffers made by this step
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& group = groups_[gi];
     buf_[gi].resize(group.params.size());
@@ -205,32 +212,29 @@ void SGD::step() {
       if (!g.defined()) continue;
       MM_CHECK(g.shape() == p.shape(), "SGD: gradient " << g.describe() << " does not match "
                                                         << "parameter " << p.describe());
-      // d = g + wd * p  (L2 through the gradient); `owned` says whether d may be written.
-      Tensor d = g;
-      bool owned = false;
-      if (group.weight_decay != 0.0f) {
-        d = g.clone();
-        d.add_(p, group.weight_decay);
-        owned = true;
-      }
+      MM_CHECK(g.device() == p.device(), "SGD: gradient " << g.describe() << " is on another "
+                                                          << "device than its parameter");
+      MM_CHECK(p.is_contiguous(), "SGD: parameter " << p.describe() << " must be contiguous");
+      SgdSlot slot;
+      slot.param = p;
+      slot.grad = g.contiguous();
+      slot.lr = group.lr;
+      slot.weight_decay = group.weight_decay;
       if (momentum_ != 0.0f) {
-        Tensor& buf = buf_[gi][pi];
-        if (!buf.defined()) {
-          buf = d.clone();  // the first step copies d, undamped, as PyTorch
-        } else {
-          buf.mul_(momentum_);
-          buf.add_(d, 1.0f - dampening_);
-        }
-        if (nesterov_) {  // d = d + momentum * buf
-          if (!owned) d = d.clone();
-          d.add_(buf, momentum_);
-        } else {
-          d = buf;
+        slot.buf = buf_[gi][pi];
+        slot.first = !slot.buf.defined();
+        if (slot.first) {
+          slot.buf = Tensor::empty(p.shape(), DType::F32, p.device());
+          fresh.emplace_back(&buf_[gi][pi], slot.buf);
         }
       }
-      p.add_(d, -group.lr);
+      slots[p.device() == Device::CPU ? 0 : 1].push_back(std::move(slot));
     }
   }
+  if (!slots[0].empty()) cpu::sgd_step(slots[0], momentum_, dampening_, nesterov_);
+  if (!slots[1].empty()) cuda::sgd_step(slots[1], momentum_, dampening_, nesterov_);
+  // Only a step that ran keeps the buffers it wrote.
+  for (auto& [where, buf] : fresh) *where = buf;
   ++steps_;
 }
 

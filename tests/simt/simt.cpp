@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -536,3 +537,4 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t) {
 
 float __fadd_rn(float a, float b) { return a + b; }
 float __fmul_rn(float a, float b) { return a * b; }
+float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }

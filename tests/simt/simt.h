@@ -287,9 +287,10 @@ unsigned __match_any_sync(unsigned mask, T v) {
 inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 // Round-to-nearest add and multiply that the compiler may not contract into an FMA (they are
-// defined out of line, in simt.cpp).
+// defined out of line, in simt.cpp), and the fused multiply-add rounded once.
 float __fadd_rn(float a, float b);
 float __fmul_rn(float a, float b);
+float __fmaf_rn(float a, float b, float c);
 
 // CUDA's device-side min/max overloads: integers compare, floats follow fminf/fmaxf (a NaN
 // operand yields the other one).
