@@ -44,12 +44,6 @@ inline mm::Tensor cuda_empty(const mm::Shape& s, mm::DType dt = mm::DType::F32) 
   return mm::Tensor::empty(s, dt, mm::Device::CUDA);
 }
 
-// Same shape in elements and the same bits in every float (0.0 vs -0.0 and NaN payloads count).
-inline bool same_bits(const mm::Tensor& a, const mm::Tensor& b) {
-  std::vector<float> va = a.to_vector(), vb = b.to_vector();
-  return va.size() == vb.size() && std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
-}
-
 // Fails the test case, naming `what`, unless same_bits(a, b).
 inline void require_same_bits(const mm::Tensor& a, const mm::Tensor& b, const std::string& what) {
   INFO(what);

@@ -3,7 +3,6 @@
 // bit for bit on either device. Used by test_optim.cpp and test_cuda_ops.cpp.
 #pragma once
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -52,11 +51,6 @@ inline void sgd_reference_step(mm::Tensor& p, const mm::Tensor& g, mm::Tensor& b
 // buffers at the end to have the bits of sgd_reference_step on the same device.
 inline void require_sgd_matches_reference(mm::Device device, const std::vector<int64_t>& sizes,
                                           const SgdRule& r) {
-  auto bits_equal = [](const mm::Tensor& a, const mm::Tensor& b) {
-    std::vector<float> va = a.to_vector(), vb = b.to_vector();
-    return va.size() == vb.size() &&
-           std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
-  };
   std::vector<mm::Tensor> params, ref, ref_buf(sizes.size());
   std::vector<mm::Tensor> group[2];
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -82,7 +76,7 @@ inline void require_sgd_matches_reference(mm::Device device, const std::vector<i
     sgd.step();
     for (size_t i = 0; i < sizes.size(); ++i) {
       INFO("step " << step << ", parameter " << i << " of " << sizes[i] << " elements");
-      REQUIRE(bits_equal(params[i], ref[i]));
+      REQUIRE(same_bits(params[i], ref[i]));
     }
   }
   if (r.momentum == 0.0f) {
@@ -97,7 +91,7 @@ inline void require_sgd_matches_reference(mm::Device device, const std::vector<i
     const size_t i = name.rfind("even", 0) == 0 ? 2 * k : 2 * k + 1;
     INFO("momentum buffer " << name);
     REQUIRE(buf.device() == device);
-    REQUIRE(bits_equal(buf, ref_buf[i]));
+    REQUIRE(same_bits(buf, ref_buf[i]));
   }
 }
 

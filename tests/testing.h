@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,6 +32,14 @@ inline mm::Tensor param(const mm::Tensor& t) {
   mm::Tensor p = t.detach().clone();
   p.set_requires_grad(true);
   return p;
+}
+
+// Same number of elements and the same bits in every float (0.0 vs -0.0 and NaN payloads
+// count).
+inline bool same_bits(const mm::Tensor& a, const mm::Tensor& b) {
+  std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  return va.size() == vb.size() &&
+         (va.empty() || std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
 }
 
 // Max |a-b| / (atol + rtol*|b|) over elements must be <= 1.
