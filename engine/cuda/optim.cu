@@ -1,7 +1,7 @@
 // CUDA backend: the multi-tensor SGD step. One launch updates up to kSlotsPerLaunch parameter
-// tensors (a ResNet18 pair with its classifiers, about 130 tensors, takes three launches where
-// per-tensor ops took three to four each), so the optimizer costs one pass over p, g and the
-// momentum buffer instead of a launch and a pass per term and tensor.
+// tensors (cremad_aug's two ResNet18 encoders with classifiers 1,4, 132 tensors, take three
+// launches where per-tensor ops took up to four each), so the optimizer costs one pass over p,
+// g and the momentum buffer instead of a launch and a pass per term and tensor.
 //
 // The slot table travels in the kernel's parameters (no host-to-device copy, so no wait for the
 // stream): slot s owns the blocks [block_end[s-1], block_end[s]), each block a fixed chunk of
