@@ -33,7 +33,9 @@
 //                  train_step_aug.py --phases N splits PyTorch's step the same way. For the
 //                  paper's method with joint updates (the default config).
 // MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32"); MMBOOST_CUDNN_DETERMINISTIC=0
-// lets cuDNN pick non-deterministic convolution algorithms (reported as "cudnn_deterministic").
+// lets cuDNN pick non-deterministic convolution algorithms (reported as "cudnn_deterministic");
+// MMBOOST_CUDNN_BENCHMARK=1 ranks them by cuDNN's timing on first use ("cudnn_benchmark"). The
+// warm-up steps should then cover that first use.
 // Exit codes: 0 ok, 1 runtime error, 2 bad option or config.
 #include <algorithm>
 #include <chrono>
@@ -355,6 +357,8 @@ int run(const Options& o, const std::string& exe_path) {
   const bool tf32 = dev == mm::Device::CUDA && tf32_env && std::string(tf32_env) == "1";
   const char* det_env = std::getenv("MMBOOST_CUDNN_DETERMINISTIC");
   const bool cudnn_det = !(det_env && std::string(det_env) == "0");
+  const char* bench_env = std::getenv("MMBOOST_CUDNN_BENCHMARK");
+  const bool cudnn_bench = bench_env && std::string(bench_env) == "1";
   const std::string fused_opt = cfg.at("method").value("fused", std::string("auto"));
   const bool fused = boost && (fused_opt == "on" || (fused_opt == "auto" && dev == mm::Device::CUDA));
   mmbench::Json j = mmbench::header("train_step", mm::num_threads());
@@ -373,7 +377,10 @@ int run(const Options& o, const std::string& exe_path) {
   j["inputs"] = {{"audio", audio_shape}, {"video", video_shape}};
   j["params"] = params;
   j["tf32"] = tf32;
-  if (dev == mm::Device::CUDA) j["cudnn_deterministic"] = cudnn_det;
+  if (dev == mm::Device::CUDA) {
+    j["cudnn_deterministic"] = cudnn_det;
+    j["cudnn_benchmark"] = cudnn_bench;
+  }
   j["fused"] = fused;
   j["warmup"] = o.warmup;
   mmbench::add_timing(j, t);

@@ -299,6 +299,11 @@ fi
 [[ -x "$ts" ]] &&
   run_json train_step_mmboost_1,1_nondeterministic 90 env MMBOOST_CUDNN_DETERMINISTIC=0 "$ts" \
     "${ts_args[@]}" --classifiers 1,1
+# Algorithms ranked by cuDNN's timing on this GPU (PyTorch's cudnn.benchmark), the fastest
+# deterministic one: what autotuning gains while keeping bit-identical reruns.
+[[ -x "$ts" ]] &&
+  run_json train_step_mmboost_1,1_benchmark 90 env MMBOOST_CUDNN_BENCHMARK=1 "$ts" \
+    "${ts_args[@]}" --classifiers 1,1
 if ((have_torch)); then
   run_json train_step_pytorch_1,1_tf32 90 "${py[@]}" "$ts_py" "${ts_args[@]}" --classifiers 1,1 --tf32
   run_json train_step_pytorch_1,1_cudnn_benchmark 90 "${py[@]}" "$ts_py" "${ts_args[@]}" \

@@ -1,10 +1,11 @@
 // CUDA backend: conv2d forward and backward through cuDNN (NCHW, FP32, cross-correlation).
 //
 // Per geometry (shapes, stride, padding) a plan caches the descriptors and the algorithm of
-// each pass: cuDNN's heuristics (cudnnGet*Algorithm_v7) rank the candidates; we keep those that
-// succeed and fit the workspace cap, deterministic ones (CUDNN_DETERMINISTIC) first, so a fixed
-// input gives bit-identical gradients run to run (unless conv_deterministic() is off: then in
-// cuDNN's order alone). Without
+// each pass: cuDNN's heuristics (cudnnGet*Algorithm_v7) rank the candidates, or with
+// conv_benchmark() cuDNN's timing of each (cudnnFind*Algorithm, once per geometry and pass);
+// we keep those that succeed and fit the workspace cap, deterministic ones
+// (CUDNN_DETERMINISTIC) first, so a fixed input gives bit-identical gradients run to run
+// (unless conv_deterministic() is off: then in cuDNN's order alone). Without
 // MMBOOST_TF32=1 the math is plain FP32 (CUDNN_FMA_MATH), matching the CPU to rounding.
 // Should cuDNN refuse the first candidate at run time, the next is tried and remembered.
 // Workspaces come from the caching allocator. The bias is added, and its gradient reduced, by
@@ -50,6 +51,7 @@ struct Candidate {
 struct ConvPlan {
   std::string what;  // "x (B, C, H, W), w (O, C, k, k), stride s, padding p", for errors
   bool deterministic_only = true;  // conv_deterministic() when the geometry was first used
+  bool benchmark = false;          // conv_benchmark() then
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -69,6 +71,14 @@ std::atomic<bool>& conv_deterministic_flag() {
   static std::atomic<bool> on{[] {
     const char* v = std::getenv("MMBOOST_CUDNN_DETERMINISTIC");
     return !(v && std::strcmp(v, "0") == 0);
+  }()};
+  return on;
+}
+
+std::atomic<bool>& conv_benchmark_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("MMBOOST_CUDNN_BENCHMARK");
+    return v && std::strcmp(v, "1") == 0;
   }()};
   return on;
 }
@@ -139,6 +149,7 @@ ConvPlan& plan_for(const Tensor& x, const Tensor& w, int stride, int padding, co
   MM_CUDNN_CHECK(cudnnSetConvolutionMathType(
       p.conv, tf32_enabled() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   p.deterministic_only = conv_deterministic();
+  p.benchmark = conv_benchmark();
   int n = 0, c = 0, h = 0, wd = 0;
   MM_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &n, &c, &h, &wd));
   MM_CHECK(n == y.size(0) && c == y.size(1) && h == y.size(2) && wd == y.size(3),
@@ -148,12 +159,25 @@ ConvPlan& plan_for(const Tensor& x, const Tensor& w, int stride, int padding, co
   return m.emplace(key, p).first->second;
 }
 
+// The descriptor's math type for a ranking query: a run leaves the last candidate's there.
+void reset_math(ConvPlan& p) {
+  MM_CUDNN_CHECK(cudnnSetConvolutionMathType(
+      p.conv, tf32_enabled() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+}
+
+// The rankers ask the heuristics, or with p.benchmark have cuDNN run and time every algorithm
+// (on buffers it allocates itself; host-blocking), fastest first.
 void rank_forward(ConvPlan& p) {
   if (p.fwd_ranked) return;
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int n = 0;
-  MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-      cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+  reset_math(p);
+  if (p.benchmark)
+    MM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(
+        cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+  else
+    MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+        cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
   p.fwd = select<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(perf, n, "forward",
                                                                             p.deterministic_only);
   p.fwd_ranked = true;
@@ -163,8 +187,13 @@ void rank_backward_data(ConvPlan& p) {
   if (p.bwd_data_ranked) return;
   cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   int n = 0;
-  MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-      cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+  reset_math(p);
+  if (p.benchmark)
+    MM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
+        cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+  else
+    MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
   p.bwd_data = select<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
       perf, n, "backward-data", p.deterministic_only);
   p.bwd_data_ranked = true;
@@ -174,8 +203,14 @@ void rank_backward_filter(ConvPlan& p) {
   if (p.bwd_filter_ranked) return;
   cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   int n = 0;
-  MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-      cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+  reset_math(p);
+  if (p.benchmark)
+    MM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
+        cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+  else
+    MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+        perf));
   p.bwd_filter = select<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
       perf, n, "backward-filter", p.deterministic_only);
   p.bwd_filter_ranked = true;
@@ -224,6 +259,8 @@ __global__ void add_bias_kernel(float* y, const float* bias, int64_t O, int64_t 
 
 bool conv_deterministic() { return conv_deterministic_flag().load(); }
 void set_conv_deterministic(bool on) { conv_deterministic_flag().store(on); }
+bool conv_benchmark() { return conv_benchmark_flag().load(); }
+void set_conv_benchmark(bool on) { conv_benchmark_flag().store(on); }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
                     Tensor& y) {

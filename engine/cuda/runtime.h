@@ -36,6 +36,14 @@ bool tf32_enabled();
 bool conv_deterministic();
 void set_conv_deterministic(bool on);
 
+// cuDNN convolution algorithms ranked by cuDNN's timing of each one on this GPU
+// (cudnnFind*Algorithm, run once per geometry and pass when first used, host-blocking) instead
+// of by its heuristics: PyTorch's cudnn.benchmark. The determinism rule above still applies
+// (the fastest deterministic algorithm, unless it is off). MMBOOST_CUDNN_BENCHMARK=1 in the
+// environment, or set_conv_benchmark(true); off by default. Defined in conv2d.cu.
+bool conv_benchmark();
+void set_conv_benchmark(bool on);
+
 // Bytes held by the caching allocator: in use by tensors, and cached (free, ready for reuse).
 size_t allocated_bytes();
 size_t cached_bytes();

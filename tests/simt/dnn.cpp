@@ -268,6 +268,38 @@ cudnnStatus_t rank(const char* who, cudnnHandle_t h, cudnnConvolutionDescriptor_
   return st != CUDNN_STATUS_SUCCESS ? st : report(list(g), requested, returned, perf);
 }
 
+// A cudnnFind* query: as the heuristics, with the entries reordered as if each had been run
+// and timed (`fastest`: the usable ones, fastest first), those that cannot run after them with
+// the status a run gives (refused when run: NOT_SUPPORTED_SHAPE). Runs on the handle's stream,
+// so the stream must be set.
+template <class Perf>
+cudnnStatus_t find(const char* who, cudnnHandle_t h, cudnnConvolutionDescriptor_t conv,
+                   cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd,
+                   cudnnTensorDescriptor_t yd, std::vector<Entry> (*list)(const Geo&),
+                   std::initializer_list<int> fastest, int requested, int* returned, Perf* perf) {
+  if (!h) return fail(CUDNN_STATUS_NOT_INITIALIZED, std::string(who) + ": null handle");
+  if (!h->stream_set)
+    return fail(CUDNN_STATUS_BAD_PARAM, std::string(who) + ": the handle has no stream set");
+  Geo g;
+  const cudnnStatus_t st = geometry(who, conv, xd, wd, yd, g);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
+  std::vector<Entry> all = list(g), timed;
+  for (int algo : fastest)
+    for (const Entry& e : all)
+      if (e.algo == algo && e.status == CUDNN_STATUS_SUCCESS && !e.refuse_at_run)
+        timed.push_back(e);
+  for (Entry e : all) {
+    if (e.status == CUDNN_STATUS_SUCCESS && !e.refuse_at_run) continue;
+    if (e.refuse_at_run) e.status = CUDNN_STATUS_NOT_SUPPORTED_SHAPE;
+    timed.push_back(e);
+  }
+  if (timed.size() != all.size())
+    return fail(CUDNN_STATUS_INTERNAL_ERROR, std::string(who) + ": stand-in timing order is "
+                                                                "missing a usable algorithm");
+  ++simt::dnn_stats().finds;
+  return report(timed, requested, returned, perf);
+}
+
 // One execution: the descriptors checked against each other, the call admitted, then every tap
 // accumulated in double by `tap(acc, x_index, w_index, y_index)` and blended into `out`;
 // runs[algo] counts it.
@@ -416,6 +448,36 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
   return rank("cudnnGetConvolutionBackwardFilterAlgorithm_v7", h, conv, x, dw, dy,
               backward_filter_list, requested, returned, perf);
+}
+
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                   cudnnFilterDescriptor_t w,
+                                                   cudnnConvolutionDescriptor_t conv,
+                                                   cudnnTensorDescriptor_t y, int requested,
+                                                   int* returned,
+                                                   cudnnConvolutionFwdAlgoPerf_t* perf) {
+  return find("cudnnFindConvolutionForwardAlgorithm", h, conv, x, w, y, forward_list,
+              {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+               CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_FFT},
+              requested, returned, perf);
+}
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(
+    cudnnHandle_t h, cudnnFilterDescriptor_t w, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t dx, int requested, int* returned,
+    cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+  return find("cudnnFindConvolutionBackwardDataAlgorithm", h, conv, dx, w, dy, backward_data_list,
+              {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0}, requested,
+              returned, perf);
+}
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(
+    cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t conv, cudnnFilterDescriptor_t dw, int requested, int* returned,
+    cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+  return find("cudnnFindConvolutionBackwardFilterAlgorithm", h, conv, x, dw, dy,
+              backward_filter_list,
+              {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING},
+              requested, returned, perf);
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha,

@@ -24,6 +24,10 @@
 //                    ALGO_1 (deterministic, needs a workspace).
 //   backward filter: ALGO_0 and ALGO_3 (non-deterministic), FFT_TILING (2 GiB workspace),
 //                    ALGO_1 (deterministic, needs a workspace).
+// The cudnnFind* queries (the backend's conv_benchmark()) report the same entries as if each had
+// been run and timed, fastest first: forward IMPLICIT_GEMM, GEMM, IMPLICIT_PRECOMP_GEMM, FFT;
+// backward data ALGO_1, ALGO_0; backward filter ALGO_3, ALGO_1, ALGO_0, FFT_TILING; then those
+// that cannot run (an unsupported one, and DIRECT, whose run is refused), with that status.
 // All of them compute the same FP32 result (double accumulation, one fixed order); which ones
 // ran is counted in simt::dnn_stats() so tests can check the backend's choice.
 #pragma once
@@ -152,6 +156,20 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy,
     cudnnConvolutionDescriptor_t conv, cudnnFilterDescriptor_t dw, int requested, int* returned,
     cudnnConvolutionBwdFilterAlgoPerf_t* perf);
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                   cudnnFilterDescriptor_t w,
+                                                   cudnnConvolutionDescriptor_t conv,
+                                                   cudnnTensorDescriptor_t y, int requested,
+                                                   int* returned,
+                                                   cudnnConvolutionFwdAlgoPerf_t* perf);
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(
+    cudnnHandle_t h, cudnnFilterDescriptor_t w, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t dx, int requested, int* returned,
+    cudnnConvolutionBwdDataAlgoPerf_t* perf);
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(
+    cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t conv, cudnnFilterDescriptor_t dw, int requested, int* returned,
+    cudnnConvolutionBwdFilterAlgoPerf_t* perf);
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha,
                                       cudnnTensorDescriptor_t xd, const void* x,
@@ -185,6 +203,7 @@ struct DnnStats {
   int backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT] = {};
   int backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT] = {};
   int refused = 0;
+  int finds = 0;  // cudnnFind* queries answered
 };
 DnnStats& dnn_stats();
 

@@ -31,14 +31,21 @@ struct Order {
   bool saved;
 };
 
-// Sets conv2d.cu's determinism rule for one test and restores the previous setting, so that
-// the conv2d tests do not depend on MMBOOST_CUDNN_DETERMINISTIC in the environment.
-struct ConvDeterminism {
-  explicit ConvDeterminism(bool on) : saved(mm::cuda::conv_deterministic()) {
-    mm::cuda::set_conv_deterministic(on);
+// Sets conv2d.cu's determinism rule and benchmark mode (cuDNN's timing ranks the algorithms)
+// for one test and restores the previous settings, so that the conv2d tests do not depend on
+// MMBOOST_CUDNN_DETERMINISTIC or MMBOOST_CUDNN_BENCHMARK in the environment.
+struct ConvRule {
+  explicit ConvRule(bool deterministic, bool benchmark = false)
+      : saved_deterministic(mm::cuda::conv_deterministic()),
+        saved_benchmark(mm::cuda::conv_benchmark()) {
+    mm::cuda::set_conv_deterministic(deterministic);
+    mm::cuda::set_conv_benchmark(benchmark);
   }
-  ~ConvDeterminism() { mm::cuda::set_conv_deterministic(saved); }
-  bool saved;
+  ~ConvRule() {
+    mm::cuda::set_conv_deterministic(saved_deterministic);
+    mm::cuda::set_conv_benchmark(saved_benchmark);
+  }
+  bool saved_deterministic, saved_benchmark;
 };
 
 // ---- kernels ---------------------------------------------------------------------------------
@@ -473,7 +480,7 @@ TEST_CASE("conv2d.cu on the SIMT build picks deterministic FP32 algorithms withi
   using mmtest::cpu_empty;
   using mmtest::cuda_empty;
   using mmtest::dev;
-  const ConvDeterminism deterministic(true);
+  const ConvRule deterministic(true);
   // A geometry no other test of this program uses, so that its plan starts unranked.
   const int64_t B = 2, C = 3, H = 6, W = 5, O = 4, k = 3;
   Tensor x = mmtest::randn({B, C, H, W}, 11), w = mmtest::randn({O, C, k, k}, 12, 0.3f), b = mmtest::randn({O}, 13);
@@ -524,7 +531,7 @@ TEST_CASE("conv2d.cu on the SIMT build: a cuDNN failure names the pass, algorith
   using mmtest::cpu_empty;
   using mmtest::cuda_empty;
   using mmtest::dev;
-  const ConvDeterminism deterministic(true);
+  const ConvRule deterministic(true);
   // Another geometry of its own: x (1, 2, 5, 5), w (3, 2, 3, 3), stride 1, padding 1.
   Tensor x = mmtest::randn({1, 2, 5, 5}, 21), w = mmtest::randn({3, 2, 3, 3}, 22, 0.3f);
   Tensor y = cpu_empty({1, 3, 5, 5}), yd = cuda_empty({1, 3, 5, 5});
@@ -573,7 +580,7 @@ TEST_CASE("conv2d.cu on the SIMT build with conv_deterministic() off follows cuD
   using mmtest::cpu_empty;
   using mmtest::cuda_empty;
   using mmtest::dev;
-  const ConvDeterminism any_algorithm(false);
+  const ConvRule any_algorithm(false);
   // A geometry of its own, x (1, 3, 7, 4), w (2, 3, 3, 3), stride 1, padding 0: its plan is
   // made now, under the setting.
   Tensor x = mmtest::randn({1, 3, 7, 4}, 31), w = mmtest::randn({2, 3, 3, 3}, 32, 0.3f);
@@ -611,4 +618,52 @@ TEST_CASE("conv2d.cu on the SIMT build with conv_deterministic() off follows cuD
   cuda::conv2d_backward(dev(x2), dev(w), dev(gy2), 1, 0, &gx2d, nullptr, nullptr);
   CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 1);
   CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 1);
+}
+
+TEST_CASE("conv2d.cu on the SIMT build with conv_benchmark() takes cuDNN's fastest timed "
+          "algorithm, deterministic unless the rule is off, timing each pass once",
+          "[simt]") {
+  using namespace mm;
+  using mmtest::cpu_empty;
+  using mmtest::cuda_empty;
+  using mmtest::dev;
+  const simt::DnnStats& s = simt::dnn_stats();
+  // Two geometries of their own, so that their plans are made under these settings:
+  // x (2, 2, H, 5), w (4, 2, 3, 3), stride 1, padding 1, with H = 6, then 7.
+  for (const bool deterministic : {true, false}) {
+    INFO((deterministic ? "deterministic" : "any algorithm"));
+    const ConvRule rule(deterministic, /*benchmark=*/true);
+    const int64_t H = deterministic ? 6 : 7;
+    Tensor x = mmtest::randn({2, 2, H, 5}, 41), w = mmtest::randn({4, 2, 3, 3}, 42, 0.3f);
+    Tensor y = cpu_empty({2, 4, H, 5}), yd = cuda_empty({2, 4, H, 5});
+    simt::dnn_stats() = simt::DnnStats{};
+    cpu::conv2d_forward(x, w, Tensor(), 1, 1, y);
+    cuda::conv2d_forward(dev(x), dev(w), Tensor(), 1, 1, yd);
+    mmtest::require_close(yd, y, 1e-5, 1e-5, "forward");
+    // The timing puts IMPLICIT_GEMM (deterministic) first, and reports DIRECT, which the
+    // heuristics rank above it but which is refused when run, as failed: nothing is refused.
+    CHECK(s.finds == 1);
+    CHECK(s.forward[CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM] == 1);
+    CHECK(s.forward[CUDNN_CONVOLUTION_FWD_ALGO_DIRECT] == 0);
+    CHECK(s.refused == 0);
+    cuda::conv2d_forward(dev(x), dev(w), Tensor(), 1, 1, yd);
+    CHECK(s.finds == 1);  // timed once per geometry and pass
+
+    Tensor gy = mmtest::randn({2, 4, H, 5}, 43);
+    Tensor gx = cpu_empty(x.shape()), gw = cpu_empty(w.shape());
+    Tensor gxd = cuda_empty(x.shape()), gwd = cuda_empty(w.shape());
+    cpu::conv2d_backward(x, w, gy, 1, 1, &gx, &gw, nullptr);
+    cuda::conv2d_backward(dev(x), dev(w), dev(gy), 1, 1, &gxd, &gwd, nullptr);
+    mmtest::require_close(gxd, gx, 1e-5, 1e-5, "gx");
+    mmtest::require_close(gwd, gw, 1e-5, 1e-5, "gw");
+    CHECK(s.finds == 3);
+    // Backward data: the timed ALGO_1 either way (the heuristics' first is ALGO_0).
+    CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_1] == 1);
+    CHECK(s.backward_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_0] == 0);
+    // Backward filter: the fastest, non-deterministic ALGO_3, only with the rule off; with it,
+    // the fastest deterministic one, ALGO_1.
+    CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3] == (deterministic ? 0 : 1));
+    CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1] == (deterministic ? 1 : 0));
+    CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0] == 0);
+  }
 }
