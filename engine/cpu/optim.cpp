@@ -13,8 +13,7 @@ void sgd_step(const std::vector<SgdSlot>& slots, float momentum, float dampening
     Tensor d = s.grad;
     bool owned = false;
     if (s.weight_decay != 0.0f) {
-      d = Tensor::empty(p.shape(), DType::F32, Device::CPU);
-      copy_strided(s.grad, d);
+      d = s.grad.clone();
       axpy(s.weight_decay, p, d);
       owned = true;
     }
@@ -27,11 +26,7 @@ void sgd_step(const std::vector<SgdSlot>& slots, float momentum, float dampening
         axpy(1.0f - dampening, d, buf);
       }
       if (nesterov) {  // d = d + momentum * buf
-        if (!owned) {
-          Tensor copy = Tensor::empty(p.shape(), DType::F32, Device::CPU);
-          copy_strided(d, copy);
-          d = copy;
-        }
+        if (!owned) d = d.clone();
         axpy(momentum, buf, d);
       } else {
         d = buf;
