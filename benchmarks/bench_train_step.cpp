@@ -35,7 +35,9 @@
 // MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32"); MMBOOST_CUDNN_DETERMINISTIC=0
 // lets cuDNN pick non-deterministic convolution algorithms (reported as "cudnn_deterministic");
 // MMBOOST_CUDNN_BENCHMARK=1 ranks them by cuDNN's timing on first use ("cudnn_benchmark"). The
-// warm-up steps should then cover that first use.
+// warm-up steps should then cover that first use. On CUDA, "conv_algorithms" lists the
+// convolution algorithm of every geometry and pass beside cuDNN's own first choice, with
+// cuDNN's timings of both in benchmark mode, and "conv_summary" adds them up per step.
 // Exit codes: 0 ok, 1 runtime error, 2 bad option or config.
 #include <algorithm>
 #include <chrono>
@@ -193,6 +195,46 @@ std::string gpu_name() {
   return "";
 }
 
+// "conv_algorithms": each geometry and pass with the algorithm in use and cuDNN's own first
+// choice (determinism aside), their cuDNN timings when MMBOOST_CUDNN_BENCHMARK=1, and the runs
+// per step; "conv_summary": how many passes differ from cuDNN's first choice and, with
+// timings, the step's convolution time by cuDNN's measurements for both choices, so that the
+// cost of the determinism rule shows in one run.
+void add_conv_report(mmbench::Json& j, const std::vector<mm::cuda::ConvChoice>& convs, int steps) {
+  mmbench::Json list = mmbench::Json::array();
+  int differ = 0, deterministic = 0;
+  bool timed = true;
+  double ms = 0, first_ms = 0;
+  for (const mm::cuda::ConvChoice& c : convs) {
+    const double per_step = steps > 0 ? static_cast<double>(c.calls) / steps : 0.0;
+    mmbench::Json e = {{"geometry", c.geometry},
+                       {"pass", c.pass},
+                       {"algo", c.algo},
+                       {"deterministic", c.deterministic},
+                       {"workspace_bytes", c.workspace},
+                       {"calls_per_step", per_step},
+                       {"cudnn_first", c.first},
+                       {"cudnn_first_deterministic", c.first_deterministic}};
+    if (c.ms >= 0) e["ms"] = c.ms;
+    if (c.first_ms >= 0) e["cudnn_first_ms"] = c.first_ms;
+    list.push_back(e);
+    differ += c.algo != c.first;
+    deterministic += c.deterministic;
+    timed = timed && c.ms >= 0 && c.first_ms >= 0;
+    ms += per_step * c.ms;
+    first_ms += per_step * c.first_ms;
+  }
+  j["conv_algorithms"] = list;
+  mmbench::Json summary = {{"passes", convs.size()},
+                           {"deterministic", deterministic},
+                           {"differ_from_cudnn_first", differ}};
+  if (timed) {
+    summary["cudnn_ms_per_step"] = ms;
+    summary["cudnn_first_ms_per_step"] = first_ms;
+  }
+  j["conv_summary"] = summary;
+}
+
 int run(const Options& o, const std::string& exe_path) {
   // ---- config -------------------------------------------------------------------------------
   // A path, or a name looked up as `mmboost train --config` looks it up (tools/configs/).
@@ -302,7 +344,11 @@ int run(const Options& o, const std::string& exe_path) {
     losses.push_back(s.loss);
     MM_CHECK(std::isfinite(s.loss), "training diverged: loss " << s.loss << " at step " << losses.size());
   };
+  if (dev == mm::Device::CUDA) mm::cuda::reset_conv_calls();
   const mmbench::Timing t = mmbench::time_ms(step, o.warmup, o.steps);
+  // The convolution algorithms those steps ran, per geometry and pass (empty without cuDNN).
+  const std::vector<mm::cuda::ConvChoice> convs =
+      dev == mm::Device::CUDA ? mm::cuda::conv_choices() : std::vector<mm::cuda::ConvChoice>{};
 #ifdef MMBOOST_CUDA_SIMT
   // The SIMT build counts the launches of the project's own kernels (its cuBLAS, cuBLASLt and
   // cuDNN stand-ins launch none): those of one more step, whose loss is not reported.
@@ -389,6 +435,7 @@ int run(const Options& o, const std::string& exe_path) {
   j["last_loss"] = losses.back();
   j["losses"] = losses;
   if (!phases.is_null()) j["phases_ms"] = phases;
+  if (!convs.empty()) add_conv_report(j, convs, o.warmup + o.steps);
 #ifdef MMBOOST_CUDA_SIMT
   if (own_launches >= 0) j["own_kernel_launches_per_step"] = own_launches;
 #endif

@@ -10,7 +10,9 @@
 // comment says "any strides"; outputs are preallocated, contiguous, and fully overwritten.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -146,6 +148,28 @@ void memcpy_h2d(void* dst, const void* src, size_t nbytes);
 void memcpy_d2h(void* dst, const void* src, size_t nbytes);
 void memcpy_d2d(void* dst, const void* src, size_t nbytes);
 void synchronize();
+
+// The cuDNN convolution algorithm in use for one geometry and pass (engine/cuda/conv2d.cu), for
+// reports such as bench_train_step's: what the determinism rule chose, beside cuDNN's own first
+// choice with determinism aside (what MMBOOST_CUDNN_DETERMINISTIC=0 would take), so that one
+// run shows what the rule costs. With conv_benchmark() on, the ranking is cuDNN's timing (cudnnFind*, at the geometry's
+// first use) and both times are cuDNN's measurements; otherwise they are -1.
+struct ConvChoice {
+  std::string geometry;  // "x (B, C, H, W), w (O, C, k, k), stride s, padding p"
+  std::string pass;      // "forward", "backward-data" or "backward-filter"
+  std::string algo;      // cuDNN's name without its prefix, e.g. "IMPLICIT_PRECOMP_GEMM"
+  bool deterministic = false;
+  size_t workspace = 0;  // bytes
+  int64_t calls = 0;     // runs of this pass since reset_conv_calls() (or the start)
+  double ms = -1;        // cuDNN's timing of `algo`
+  std::string first;     // cuDNN's first usable algorithm, deterministic or not
+  bool first_deterministic = false;
+  double first_ms = -1;  // cuDNN's timing of `first`
+};
+// Every geometry and pass ranked so far, in a fixed order (geometry, then pass); empty on
+// builds without cuDNN (CPU-only, the emulated device).
+std::vector<ConvChoice> conv_choices();
+void reset_conv_calls();
 }  // namespace cuda
 
 #define MM_DISPATCH(device, fn, ...) \

@@ -8,6 +8,8 @@
 // (unless conv_deterministic() is off: then in cuDNN's order alone). Without
 // MMBOOST_TF32=1 the math is plain FP32 (CUDNN_FMA_MATH), matching the CPU to rounding.
 // Should cuDNN refuse the first candidate at run time, the next is tried and remembered.
+// conv_choices() lists each geometry's algorithm per pass, beside cuDNN's own first choice
+// (determinism aside) and, in benchmark mode, cuDNN's timing of both.
 // Workspaces come from the caching allocator. The bias is added, and its gradient reduced, by
 // our own deterministic kernels.
 #include <algorithm>
@@ -46,6 +48,17 @@ struct Candidate {
   size_t workspace;
   cudnnMathType_t math;
   bool deterministic;
+  float ms;  // cuDNN's timing (benchmark mode), else -1
+};
+
+// One pass of a geometry: the candidates in the order they are tried, cuDNN's own first choice
+// among them (determinism aside), and how often the pass ran (for conv_choices()).
+template <class Algo>
+struct PassPlan {
+  std::vector<Candidate<Algo>> cands;
+  Candidate<Algo> first{};
+  bool ranked = false;
+  int64_t calls = 0;
 };
 
 struct ConvPlan {
@@ -55,11 +68,48 @@ struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  std::vector<Candidate<cudnnConvolutionFwdAlgo_t>> fwd;
-  std::vector<Candidate<cudnnConvolutionBwdDataAlgo_t>> bwd_data;
-  std::vector<Candidate<cudnnConvolutionBwdFilterAlgo_t>> bwd_filter;
-  bool fwd_ranked = false, bwd_data_ranked = false, bwd_filter_ranked = false;
+  PassPlan<cudnnConvolutionFwdAlgo_t> fwd;
+  PassPlan<cudnnConvolutionBwdDataAlgo_t> bwd_data;
+  PassPlan<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
 };
+
+// cuDNN's names of the algorithms, without the CUDNN_CONVOLUTION_<pass>_ALGO_ prefix.
+const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "unknown";
+  }
+}
+const char* algo_name(cudnnConvolutionBwdDataAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "unknown";
+  }
+}
+const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0: return "0";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1: return "1";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3: return "3";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING: return "FFT_TILING";
+    default: return "unknown";
+  }
+}
 
 int as_int(int64_t v, const char* what) {
   MM_CHECK(v >= 0 && v <= INT32_MAX, "conv2d: " << what << " = " << v
@@ -86,11 +136,12 @@ std::atomic<bool>& conv_benchmark_flag() {
 // Keeps the perf results that cuDNN can run here in cuDNN's ranking order; with
 // `deterministic_only`, the deterministic ones first (each group in that order). Should a pass
 // then have no deterministic algorithm for this geometry, the others are used and a warning
-// says so once per geometry and pass.
+// says so once per geometry and pass. `timed`: perf holds cuDNN's timings.
 template <class Perf, class Algo>
-std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass,
-                                    bool deterministic_only) {
+void select(const Perf* perf, int n, const char* pass, bool deterministic_only, bool timed,
+            PassPlan<Algo>& out) {
   std::vector<Candidate<Algo>> first, later;  // later: non-deterministic, if deterministic_only
+  bool have_first = false;
   const bool tf32 = tf32_enabled();
   for (int i = 0; i < n; ++i) {
     const Perf& p = perf[i];
@@ -100,7 +151,10 @@ std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass,
                   p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
     const bool d = p.determinism == CUDNN_DETERMINISTIC;
-    const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH, d};
+    const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH, d,
+                            timed ? p.time : -1.0f};
+    if (!have_first) out.first = c;
+    have_first = true;
     (d || !deterministic_only ? first : later).push_back(c);
   }
   MM_CHECK(!first.empty() || !later.empty(),
@@ -113,7 +167,8 @@ std::vector<Candidate<Algo>> select(const Perf* perf, int n, const char* pass,
                  "geometry; results may differ in the last bits run to run\n",
                  pass);
   first.insert(first.end(), later.begin(), later.end());
-  return first;
+  out.cands = std::move(first);
+  out.ranked = true;
 }
 
 std::mutex g_plans_mu;
@@ -168,7 +223,7 @@ void reset_math(ConvPlan& p) {
 // The rankers ask the heuristics, or with p.benchmark have cuDNN run and time every algorithm
 // (on buffers it allocates itself; host-blocking), fastest first.
 void rank_forward(ConvPlan& p) {
-  if (p.fwd_ranked) return;
+  if (p.fwd.ranked) return;
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int n = 0;
   reset_math(p);
@@ -178,13 +233,11 @@ void rank_forward(ConvPlan& p) {
   else
     MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
         cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-  p.fwd = select<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(perf, n, "forward",
-                                                                            p.deterministic_only);
-  p.fwd_ranked = true;
+  select(perf, n, "forward", p.deterministic_only, p.benchmark, p.fwd);
 }
 
 void rank_backward_data(ConvPlan& p) {
-  if (p.bwd_data_ranked) return;
+  if (p.bwd_data.ranked) return;
   cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   int n = 0;
   reset_math(p);
@@ -194,13 +247,11 @@ void rank_backward_data(ConvPlan& p) {
   else
     MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
         cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-  p.bwd_data = select<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
-      perf, n, "backward-data", p.deterministic_only);
-  p.bwd_data_ranked = true;
+  select(perf, n, "backward-data", p.deterministic_only, p.benchmark, p.bwd_data);
 }
 
 void rank_backward_filter(ConvPlan& p) {
-  if (p.bwd_filter_ranked) return;
+  if (p.bwd_filter.ranked) return;
   cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   int n = 0;
   reset_math(p);
@@ -211,23 +262,24 @@ void rank_backward_filter(ConvPlan& p) {
     MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
         perf));
-  p.bwd_filter = select<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
-      perf, n, "backward-filter", p.deterministic_only);
-  p.bwd_filter_ranked = true;
+  select(perf, n, "backward-filter", p.deterministic_only, p.benchmark, p.bwd_filter);
 }
 
 // Runs `call(candidate, workspace)` with the first candidate cuDNN accepts; a candidate refused
 // with NOT_SUPPORTED is dropped so that later calls start from the one that worked. Any other
 // failure, or a refusal of the last candidate, throws naming the pass, algorithm and geometry.
 template <class Algo, class Call>
-void run_first_supported(ConvPlan& p, std::vector<Candidate<Algo>>& cands, const char* pass,
-                         Call call) {
+void run_first_supported(ConvPlan& p, PassPlan<Algo>& pass_plan, const char* pass, Call call) {
+  std::vector<Candidate<Algo>>& cands = pass_plan.cands;
   while (!cands.empty()) {
     const Candidate<Algo> c = cands.front();
     MM_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, c.math));
     Scratch ws(c.workspace);
     const cudnnStatus_t st = call(c.algo, ws.get(), c.workspace);
-    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (st == CUDNN_STATUS_SUCCESS) {
+      ++pass_plan.calls;
+      return;
+    }
     // cuDNN 9 refuses with a code of the NOT_SUPPORTED category (3000..3999: _SHAPE,
     // _ARCH_MISMATCH, _SHARED_MEMORY_INSUFFICIENT, ...), not only with 3000 itself.
     const bool refused = static_cast<int>(st) / 1000 * 1000 == CUDNN_STATUS_NOT_SUPPORTED;
@@ -255,7 +307,42 @@ __global__ void add_bias_kernel(float* y, const float* bias, int64_t O, int64_t 
     y[i] += bias[(i / P) % O];
 }
 
+template <class Algo>
+void report_pass(const ConvPlan& p, const PassPlan<Algo>& pp, const char* pass,
+                 std::vector<ConvChoice>& out) {
+  if (!pp.ranked || pp.cands.empty()) return;
+  const Candidate<Algo>& c = pp.cands.front();
+  ConvChoice r;
+  r.geometry = p.what;
+  r.pass = pass;
+  r.algo = algo_name(c.algo);
+  r.deterministic = c.deterministic;
+  r.workspace = c.workspace;
+  r.calls = pp.calls;
+  r.ms = c.ms;
+  r.first = algo_name(pp.first.algo);
+  r.first_deterministic = pp.first.deterministic;
+  r.first_ms = pp.first.ms;
+  out.push_back(std::move(r));
+}
+
 }  // namespace
+
+std::vector<ConvChoice> conv_choices() {
+  std::lock_guard<std::mutex> lock(g_plans_mu);
+  std::vector<ConvChoice> out;
+  for (const auto& [key, p] : plans()) {
+    report_pass(p, p.fwd, "forward", out);
+    report_pass(p, p.bwd_data, "backward-data", out);
+    report_pass(p, p.bwd_filter, "backward-filter", out);
+  }
+  return out;
+}
+
+void reset_conv_calls() {
+  std::lock_guard<std::mutex> lock(g_plans_mu);
+  for (auto& [key, p] : plans()) p.fwd.calls = p.bwd_data.calls = p.bwd_filter.calls = 0;
+}
 
 bool conv_deterministic() { return conv_deterministic_flag().load(); }
 void set_conv_deterministic(bool on) { conv_deterministic_flag().store(on); }

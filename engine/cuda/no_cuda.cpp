@@ -22,6 +22,8 @@ void memcpy_h2d(void*, const void*, size_t) { no_cuda("memcpy_h2d"); }
 void memcpy_d2h(void*, const void*, size_t) { no_cuda("memcpy_d2h"); }
 void memcpy_d2d(void*, const void*, size_t) { no_cuda("memcpy_d2d"); }
 void synchronize() {}
+std::vector<ConvChoice> conv_choices() { return {}; }
+void reset_conv_calls() {}
 
 void fill(Tensor&, float) { no_cuda("fill"); }
 void copy_strided(const Tensor&, Tensor&) { no_cuda("copy_strided"); }

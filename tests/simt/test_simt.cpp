@@ -667,3 +667,92 @@ TEST_CASE("conv2d.cu on the SIMT build with conv_benchmark() takes cuDNN's faste
     CHECK(s.backward_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0] == 0);
   }
 }
+
+TEST_CASE("conv2d.cu's conv_choices() reports each pass's algorithm beside cuDNN's own first "
+          "choice, cuDNN's timings in benchmark mode, and the runs since reset_conv_calls()",
+          "[simt]") {
+  using namespace mm;
+  using mmtest::cuda_empty;
+  using mmtest::dev;
+  const bool tf32 = cuda::tf32_enabled();
+  // The entry of one geometry and pass; geometries of their own, x (2, 2, H, 5),
+  // w (4, 2, 3, 3), stride 1, padding 1, so that their plans are made under these settings.
+  auto choice = [](int64_t H, const std::string& pass) {
+    const std::string geometry =
+        "x (2, 2, " + std::to_string(H) + ", 5), w (4, 2, 3, 3), stride 1, padding 1";
+    int found = 0;
+    cuda::ConvChoice c;
+    for (const cuda::ConvChoice& e : cuda::conv_choices())
+      if (e.geometry == geometry && e.pass == pass) {
+        c = e;
+        ++found;
+      }
+    REQUIRE(found == 1);
+    return c;
+  };
+  auto run = [](int64_t H, int forwards) {
+    Tensor x = mmtest::randn({2, 2, H, 5}, 51), w = mmtest::randn({4, 2, 3, 3}, 52, 0.3f);
+    Tensor yd = cuda_empty({2, 4, H, 5});
+    for (int i = 0; i < forwards; ++i) cuda::conv2d_forward(dev(x), dev(w), Tensor(), 1, 1, yd);
+    Tensor gy = mmtest::randn({2, 4, H, 5}, 53);
+    Tensor gxd = cuda_empty(x.shape()), gwd = cuda_empty(w.shape());
+    cuda::conv2d_backward(dev(x), dev(w), dev(gy), 1, 1, &gxd, &gwd, nullptr);
+  };
+
+  SECTION("benchmark mode: the stand-in's timings (1 ms for the fastest, then 2, 3, ...)") {
+    const ConvRule rule(/*deterministic=*/true, /*benchmark=*/true);
+    run(9, 2);
+    const cuda::ConvChoice f = choice(9, "forward");
+    CHECK(f.algo == "IMPLICIT_GEMM");
+    CHECK(f.deterministic);
+    CHECK(f.calls == 2);
+    CHECK(f.ms == 1.0);
+    CHECK(f.first == "IMPLICIT_GEMM");
+    CHECK(f.first_ms == 1.0);
+    const cuda::ConvChoice d = choice(9, "backward-data");
+    CHECK(d.algo == "1");
+    CHECK(d.calls == 1);
+    CHECK(d.ms == 1.0);
+    // Backward filter: the rule costs the difference between ALGO_1 (timed second) and the
+    // non-deterministic ALGO_3 (timed first).
+    const cuda::ConvChoice g = choice(9, "backward-filter");
+    CHECK(g.algo == "1");
+    CHECK(g.deterministic);
+    CHECK(g.workspace > 0);
+    CHECK(g.calls == 1);
+    CHECK(g.ms == 2.0);
+    CHECK(g.first == "3");
+    CHECK_FALSE(g.first_deterministic);
+    CHECK(g.first_ms == 1.0);
+
+    cuda::reset_conv_calls();
+    CHECK(choice(9, "forward").calls == 0);
+    CHECK(choice(9, "backward-filter").calls == 0);
+    run(9, 1);
+    CHECK(choice(9, "forward").calls == 1);
+    CHECK(choice(9, "backward-data").calls == 1);
+  }
+
+  SECTION("heuristics: no timings; a candidate refused when run is no longer reported") {
+    const ConvRule rule(/*deterministic=*/true, /*benchmark=*/false);
+    run(10, 1);
+    // DIRECT, the heuristics' first deterministic forward algorithm, is refused when run, so
+    // IMPLICIT_GEMM is in use; cuDNN's first usable one is the non-deterministic GEMM (the
+    // tensor-op IMPLICIT_PRECOMP_GEMM with TF32 on).
+    const cuda::ConvChoice f = choice(10, "forward");
+    CHECK(f.algo == "IMPLICIT_GEMM");
+    CHECK(f.calls == 1);
+    CHECK(f.ms == -1.0);
+    CHECK(f.first == (tf32 ? "IMPLICIT_PRECOMP_GEMM" : "GEMM"));
+    CHECK(f.first_deterministic == tf32);
+    CHECK(f.first_ms == -1.0);
+    const cuda::ConvChoice d = choice(10, "backward-data");
+    CHECK(d.algo == "1");
+    CHECK(d.first == "0");
+    CHECK_FALSE(d.first_deterministic);
+    const cuda::ConvChoice g = choice(10, "backward-filter");
+    CHECK(g.algo == "1");
+    CHECK(g.first == "0");
+    CHECK(g.ms == -1.0);
+  }
+}
