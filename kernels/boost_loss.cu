@@ -2,7 +2,8 @@
 // See boost_loss.cuh for the math.
 //
 // One pass keeps three online-softmax states (running max and sum of exponentials) for
-// S_{n-1}, S_n and z_new per thread, merges them across the warp or block in a fixed tree, and
+// S_{n-1}, S_n and z_new per thread, merges them across the row's lanes (a segment of a warp,
+// a warp, or a block) in a fixed tree, and
 // a second pass over the (cache-resident) row writes both gradients. Reading s_prev and z_new
 // twice costs less than materialising any of the three softmaxes.
 #include "engine/backend.h"
@@ -16,6 +17,11 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;  // element visits per thread whose loads are issued together
+
+template <class G>
+struct GroupTag {  // names a row group on the host, where its __device__ members cannot run
+  using type = G;
+};
 
 // Elements k0, k0 + stride, ..., k0 + (N - 1) stride of a row of length K, 0 past its end.
 template <int N>
@@ -115,18 +121,33 @@ __global__ void boost_loss_kernel(const float* __restrict__ s_prev,
 void boost_loss_forward_backward(const float* s_prev, const float* z_new, const int64_t* labels,
                                  float lambda, float w_eps, float w_o, float w_p, float scale,
                                  float* terms, float* g_prev, float* g_new, float* p_true,
-                                 int64_t B, int64_t K, cudaStream_t stream) {
+                                 int64_t B, int64_t K, cudaStream_t stream, bool warp_rows) {
   if (B == 0 || K == 0) return;
-  if (K <= kWarpRowMax) {
-    const unsigned blocks = static_cast<unsigned>(ceil_div(B, WarpGroup::kRowsPerBlock));
-    boost_loss_kernel<WarpGroup><<<blocks, kThreads, 0, stream>>>(
+  auto launch = [&](auto tag) {
+    using Group = typename decltype(tag)::type;
+    const unsigned blocks = static_cast<unsigned>(ceil_div(B, Group::kRowsPerBlock));
+    boost_loss_kernel<Group><<<blocks, kThreads, 0, stream>>>(
         s_prev, z_new, labels, lambda, w_eps, w_o, w_p, scale, terms, g_prev, g_new, p_true, B,
         K);
-  } else {
-    boost_loss_kernel<BlockGroup><<<static_cast<unsigned>(B), kThreads, 0, stream>>>(
-        s_prev, z_new, labels, lambda, w_eps, w_o, w_p, scale, terms, g_prev, g_new, p_true, B,
-        K);
-  }
+  };
+  // Rows of K <= 64 get the fewest lanes (a power of two) that cover them in one round of
+  // kUnroll visits each, several rows per warp; up to kWarpRowMax a warp; beyond, a block.
+  if (warp_rows && K <= kWarpRowMax)
+    launch(GroupTag<WarpGroup>{});
+  else if (K <= kUnroll)
+    launch(GroupTag<SegmentGroup<1>>{});
+  else if (K <= 2 * kUnroll)
+    launch(GroupTag<SegmentGroup<2>>{});
+  else if (K <= 4 * kUnroll)
+    launch(GroupTag<SegmentGroup<4>>{});
+  else if (K <= 8 * kUnroll)
+    launch(GroupTag<SegmentGroup<8>>{});
+  else if (K <= 16 * kUnroll)
+    launch(GroupTag<SegmentGroup<16>>{});
+  else if (K <= kWarpRowMax)
+    launch(GroupTag<WarpGroup>{});
+  else
+    launch(GroupTag<BlockGroup>{});
   MM_CUDA_LAUNCH_CHECK();
 }
 

@@ -21,12 +21,16 @@
 namespace mm::kernels {
 
 // s_prev, z_new (B,K), labels (B) -> terms (B,3), g_prev, g_new (B,K), p_true (B).
-// One warp per row for K <= kWarpRowMax (8 rows per block), one block per row above. A label
-// outside [0,K) yields NaN terms, NaN p_true and NaN gradients for its row. The outputs must
-// not overlap each other or the inputs (the kernel's pointers are __restrict__).
+// Rows of K <= 64 go to the fewest lanes (1, 2, 4, 8 or 16) that cover a row in four visits
+// each, several rows per warp; longer rows up to kWarpRowMax one warp per row (8 rows per
+// block); longer still one block per row. `warp_rows` keeps K <= kWarpRowMax on a warp per row,
+// the kernel's first version, for benchmarks. A label outside [0,K) yields NaN terms, NaN
+// p_true and NaN gradients for its row. The outputs must not overlap each other or the inputs
+// (the kernel's pointers are __restrict__).
 void boost_loss_forward_backward(const float* s_prev, const float* z_new, const int64_t* labels,
                                  float lambda, float w_eps, float w_o, float w_p, float scale,
                                  float* terms, float* g_prev, float* g_new, float* p_true,
-                                 int64_t B, int64_t K, cudaStream_t stream);
+                                 int64_t B, int64_t K, cudaStream_t stream,
+                                 bool warp_rows = false);
 
 }  // namespace mm::kernels

@@ -65,14 +65,19 @@ __device__ inline MaxSum maxsum_merge(MaxSum a, MaxSum b) {
   return {m, a.l * expf(a.m - m) + b.l * expf(b.m - m)};
 }
 
-__device__ inline MaxSum warp_maxsum(MaxSum s) {
+// Butterfly over an aligned segment of W lanes (W a power of two, 1 to 32) whose lanes `mask`
+// names: the offsets W/2, ..., 1 stay inside the segment, and every lane ends with the result.
+template <int W>
+__device__ inline MaxSum segment_maxsum(MaxSum s, unsigned mask) {
 #pragma unroll
-  for (int off = kWarpSize / 2; off > 0; off >>= 1) {
-    MaxSum o{__shfl_xor_sync(kFullMask, s.m, off), __shfl_xor_sync(kFullMask, s.l, off)};
+  for (int off = W / 2; off > 0; off >>= 1) {
+    MaxSum o{__shfl_xor_sync(mask, s.m, off), __shfl_xor_sync(mask, s.l, off)};
     s = maxsum_merge(s, o);
   }
   return s;
 }
+
+__device__ inline MaxSum warp_maxsum(MaxSum s) { return segment_maxsum<kWarpSize>(s, kFullMask); }
 
 // ---- row groups ------------------------------------------------------------------------------
 //
@@ -93,6 +98,24 @@ struct WarpGroup {
   __device__ float sum(float v) const { return warp_sum(v); }
   __device__ double sum(double v) const { return warp_sum(v); }
   __device__ MaxSum maxsum(MaxSum s) const { return warp_maxsum(s); }
+};
+
+// W lanes per row (W a power of two below 32), 256 / W rows per 256-thread block: for rows so
+// short that a warp per row would leave most lanes idle and spend its time in five-step
+// reductions. A segment whose row is past the end may exit: the others shuffle only among their
+// own lanes. Only the online-softmax reduction is provided (what the boosting loss needs).
+template <int W>
+struct SegmentGroup {
+  static_assert(W >= 1 && W < kWarpSize && (W & (W - 1)) == 0, "W: a power of two below 32");
+  static constexpr int kRowsPerBlock = 256 / W;  // blockDim.x == 256
+  int lane;
+  unsigned mask;  // this segment's lanes within the warp
+  __device__ SegmentGroup()
+      : lane(threadIdx.x % W), mask(((1u << W) - 1u) << (threadIdx.x % kWarpSize / W * W)) {}
+  __device__ static int64_t row() { return int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / W; }
+  __device__ int rank() const { return lane; }
+  __device__ static constexpr int size() { return W; }
+  __device__ MaxSum maxsum(MaxSum s) const { return segment_maxsum<W>(s, mask); }
 };
 
 // blockDim.x == 256 (8 warps); shared scratch for one value per warp.

@@ -1,7 +1,8 @@
 // The three custom boosting kernels on CUDA (kernels/fused_hidden, kernels/boost_loss,
 // kernels/ogm_score_sum) against double-precision references written here and against their
 // CPU twins, on odd shapes (B = 1, 7, 129; K = 6, 31, 309 and 1500 for the block-per-row path;
-// N = 1, 2, 3, 8 classifiers); finite differences for the boosting loss gradients; and
+// for the loss also K = 3, 13, 64 and B = 300, which reach every lane count of its short-row
+// groups and rows past the end within a warp; N = 1, 2, 3, 8 classifiers); finite differences for the boosting loss gradients; and
 // determinism (two runs bit-identical). Every test skips without a CUDA device.
 //
 // Tolerances: the references run in double; the kernels in FP32 with sums of up to D = 512
@@ -277,8 +278,11 @@ TEST_CASE("cuda boost_loss eqs (2)-(5) match a double reference and the CPU twin
     float lambda, w_eps, w_o, w_p, scale;
   };
   const Weights ws[] = {{0.2f, 1.0f, 1.0f, 1.0f, 1.0f}, {0.5f, 0.7f, 1.3f, 0.4f, 0.25f}};
-  for (int64_t B : {1, 7, 129}) {
-    for (int64_t K : {6, 31, 309, 1500}) {
+  // K = 3, 6, 13, 31, 64: 1, 2, 4, 8, 16 lanes per row (several rows per warp); 309: a warp
+  // per row; 1500: a block per row. B = 300 spans two blocks even at 256 rows per block.
+  for (int64_t B : {1, 7, 129, 300}) {
+    for (int64_t K : {3, 6, 13, 31, 64, 309, 1500}) {
+      if (B == 300 && K > 64) continue;
       for (int variant = 0; variant < 3; ++variant) {
         // 0: ordinary logits; 1: S_{n-1} = 0 (the first classifier); 2: large logits (|z| ~ 40)
         const float spread = variant == 2 ? 20.0f : 3.0f;

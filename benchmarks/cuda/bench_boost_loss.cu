@@ -2,7 +2,11 @@
 // (kernels/boost_loss.cu).
 //
 // s_prev, z_new (B,K), labels (B) -> terms (B,3), g_prev, g_new (B,K), p_true (B). Versions:
-//   fused        one kernel: a warp (or block) per row, online softmaxes, both gradients
+//   fused        one kernel: online softmaxes, both gradients; rows of K <= 64 on a few lanes
+//                each (K = 6: 2, K = 31: 8; several rows per warp), longer ones on a warp (or
+//                a block)
+//   fused_warp_rows  the same kernel with a warp per row at every K <= 1024, its first version
+//                (only where that differs: K = 6, 31)
 //   unfused_ops  the engine's ordinary ops: softmax (detached), one-hot residual labels, three
 //                cross-entropies, autograd backward, and a gather for p_true
 //   copy_d2d     not the loss: cudaMemcpyAsync of s_prev and z_new into g_prev and g_new, the
@@ -63,12 +67,14 @@ int main() {
       Tensor gp = Tensor::empty({B, K}, DType::F32, Device::CUDA);
       Tensor gn = Tensor::empty({B, K}, DType::F32, Device::CUDA);
       Tensor pt = Tensor::empty({B}, DType::F32, Device::CUDA);
-      auto run_fused = [&] {
+      auto fused = [&](bool warp_rows) {
         kernels::boost_loss_forward_backward(sp.data_f32(), zn.data_f32(), y.data_i64(), lambda,
                                              1.0f, 1.0f, 1.0f, scale, terms.data_f32(),
                                              gp.data_f32(), gn.data_f32(), pt.data_f32(), B, K,
-                                             cuda::stream());
+                                             cuda::stream(), warp_rows);
       };
+      auto run_fused = [&] { fused(false); };
+      auto run_warp_rows = [&] { fused(true); };
       auto check = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
         return mmbench::all_of({mmbench::validate_result(a.to_vector(), ref_gp, 1e-3, 1e-6),
                                 mmbench::validate_result(b.to_vector(), ref_gn, 1e-3, 1e-6),
@@ -80,6 +86,13 @@ int main() {
                          return check(gp, gn, pt);
                        },
                        run_fused, reps);
+      if (K <= 64)
+        mmbench::measure(line("fused_warp_rows", B, K), mmbench::gbps(bytes),
+                         [&] {
+                           run_warp_rows();
+                           return check(gp, gn, pt);
+                         },
+                         run_warp_rows, reps);
 
       // The copy engine's reference on the same bytes (the (B,K) part of `bytes`).
       auto run_copy = [&] {
