@@ -222,9 +222,9 @@ for c in 1,1 1,4; do
 done
 
 # ---- compute-sanitizer memcheck of the [cuda] tests -----------------------------------------
-# After the measurements, which matter more if the budget runs short (memcheck slows the
-# kernels by one to two orders of magnitude; on gVisor machines it refuses the device): the
-# kernel test here, the op and trainer tests, which take longer, at the end of the script.
+# After the main measurements (memcheck slows the kernels by one to two orders of magnitude; on
+# gVisor machines it refuses the device) and before the variants and profiles below, which
+# have run before (2026-11-27) while the op and trainer tests have not yet run under memcheck.
 san_log=$out/sanitizer.log
 : >"$san_log"
 san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer \
@@ -241,6 +241,8 @@ memcheck() {  # memcheck TEST_PROGRAM
     --tool memcheck --error-exitcode 99 "$exe" --order decl
 }
 memcheck test_cuda_kernels
+memcheck test_cuda_ops
+memcheck test_cuda_trainer
 
 # ---- the CLI trainer on the GPU: demo data, 2 epochs, resume to 3, evaluate ----------------
 # Shows training, validation, checkpoint save (every epoch) and load (resume: the full state;
@@ -308,6 +310,12 @@ if ((have_torch)); then
   run_json train_step_pytorch_1,1_tf32 90 "${py[@]}" "$ts_py" "${ts_args[@]}" --classifiers 1,1 --tf32
   run_json train_step_pytorch_1,1_cudnn_benchmark 90 "${py[@]}" "$ts_py" "${ts_args[@]}" \
     --classifiers 1,1 --cudnn-benchmark
+  # PyTorch under mmboost's default rule (deterministic convolution algorithms only), beside
+  # train_step_mmboost_1,1; with cudnn.benchmark too, beside train_step_mmboost_1,1_benchmark.
+  run_json train_step_pytorch_1,1_deterministic 90 "${py[@]}" "$ts_py" "${ts_args[@]}" \
+    --classifiers 1,1 --cudnn-deterministic
+  run_json train_step_pytorch_1,1_deterministic_benchmark 90 "${py[@]}" "$ts_py" "${ts_args[@]}" \
+    --classifiers 1,1 --cudnn-deterministic --cudnn-benchmark
 fi
 
 # ---- Nsight Compute: the boosting-loss kernel at the largest size ------------------------------
@@ -346,10 +354,6 @@ if [[ -n "$ncu_bin" ]]; then
   [[ -x "$ts" ]] && profile_step mmboost "$ts"
   ((have_torch)) && profile_step pytorch "${py[@]}" "$ts_py"
 fi
-
-# ---- memcheck of the op and trainer tests ----------------------------------------------------
-memcheck test_cuda_ops
-memcheck test_cuda_trainer
 
 # ---- optional: everything else -------------------------------------------------------------
 if [[ "${MMBOOST_DEVICE_FULL:-0}" == 1 ]] && (($(left) > 120)); then

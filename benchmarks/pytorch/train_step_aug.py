@@ -21,10 +21,14 @@ once, then --warmup untimed and --steps timed steps run, synchronised around the
 one JSON line with the fields of the C++ one (framework "pytorch").
 
   python3 benchmarks/pytorch/train_step_aug.py [--device cpu|cuda] [--batch 64] [--steps 20]
-      [--warmup 3] [--classifiers 1,1] [--classes 6] [--tf32] [--cudnn-benchmark] [--threads N]
+      [--warmup 3] [--classifiers 1,1] [--classes 6] [--tf32] [--cudnn-benchmark]
+      [--cudnn-deterministic] [--threads N]
       [--audio-shape 257,188] [--video-shape 1,3,224,224] [--seed 0] [--load DIR] [--phases N]
 
 TF32 is off unless --tf32 (matmul and cuDNN), as in mmboost without MMBOOST_TF32=1.
+--cudnn-deterministic sets torch.backends.cudnn.deterministic: only deterministic cuDNN
+convolution algorithms, the rule mmboost follows by default (PyTorch's default, as mmboost's
+MMBOOST_CUDNN_DETERMINISTIC=0, takes cuDNN's first choice, atomics included).
 --phases N: after the timed steps, N more steps timed by phase with a synchronisation between
 phases ("forward_loss", "backward", "optimizer" medians in "phases_ms"), as bench_train_step
 --phases N splits ours (the OGM sums left out on both sides).
@@ -224,6 +228,8 @@ def main():
                     help="T,C,H,W of the frames (default 1,3,224,224)")
     ap.add_argument("--tf32", action="store_true", help="TF32 for matmul and cuDNN (default off)")
     ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark")
+    ap.add_argument("--cudnn-deterministic", action="store_true",
+                    help="torch.backends.cudnn.deterministic (deterministic convolution algorithms only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--load", metavar="DIR", help="start from bench_train_step --dump DIR's state")
     ap.add_argument("--phases", type=int, default=0, metavar="N",
@@ -245,6 +251,7 @@ def main():
     if device == "cuda":
         set_tf32(args.tf32)
         torch.backends.cudnn.benchmark = args.cudnn_benchmark
+        torch.backends.cudnn.deterministic = args.cudnn_deterministic
     lam = 0.2
 
     ref = None
@@ -338,7 +345,8 @@ def main():
         "classifiers": {"audio": counts[0], "video": counts[1]},
         "inputs": {"audio": list(audio.shape), "video": list(video.shape)},
         "params": params, "tf32": bool(args.tf32 and device == "cuda"),
-        "cudnn_benchmark": bool(args.cudnn_benchmark and device == "cuda"), "fused": False,
+        "cudnn_benchmark": bool(args.cudnn_benchmark and device == "cuda"),
+        "cudnn_deterministic": bool(args.cudnn_deterministic and device == "cuda"), "fused": False,
         "warmup": args.warmup, "median_ms": t.median_ms, "min_ms": t.min_ms, "mean_ms": t.mean_ms,
         "cpu_median_ms": t.cpu_median_ms, "repeats": args.steps,
         "samples_per_s": B * 1e3 / t.median_ms if t.median_ms > 0 else 0.0,
