@@ -74,7 +74,7 @@ struct ConvPlan {
 };
 
 // cuDNN's names of the algorithms, without the CUDNN_CONVOLUTION_<pass>_ALGO_ prefix.
-const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
+std::string algo_name(cudnnConvolutionFwdAlgo_t a) {
   switch (a) {
     case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
     case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
@@ -84,10 +84,10 @@ const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
     case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
     case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
     case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
-    default: return "unknown";
+    default: return "algo " + std::to_string(static_cast<int>(a));  // newer than this list
   }
 }
-const char* algo_name(cudnnConvolutionBwdDataAlgo_t a) {
+std::string algo_name(cudnnConvolutionBwdDataAlgo_t a) {
   switch (a) {
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "0";
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "1";
@@ -95,10 +95,10 @@ const char* algo_name(cudnnConvolutionBwdDataAlgo_t a) {
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "FFT_TILING";
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "WINOGRAD";
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
-    default: return "unknown";
+    default: return "algo " + std::to_string(static_cast<int>(a));  // newer than this list
   }
 }
-const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
+std::string algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
   switch (a) {
     case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0: return "0";
     case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1: return "1";
@@ -107,7 +107,7 @@ const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
     case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD: return "WINOGRAD";
     case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
     case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING: return "FFT_TILING";
-    default: return "unknown";
+    default: return "algo " + std::to_string(static_cast<int>(a));  // newer than this list
   }
 }
 
