@@ -170,6 +170,19 @@ struct ConvChoice {
 // builds without cuDNN (CPU-only, the emulated device).
 std::vector<ConvChoice> conv_choices();
 void reset_conv_calls();
+
+// What decides a CUDA run's numbers beyond its config, for run reports: the GPU, TF32
+// (MMBOOST_TF32), the convolution determinism rule (MMBOOST_CUDNN_DETERMINISTIC) and benchmark
+// mode (MMBOOST_CUDNN_BENCHMARK); engine/cuda/runtime.h has the details. `gpu` is empty
+// without CUDA; on the emulated device, which runs the CPU backend, the three settings do not
+// apply and read as their defaults.
+struct Settings {
+  std::string gpu;
+  bool tf32 = false;
+  bool conv_deterministic = true;
+  bool conv_benchmark = false;
+};
+Settings settings();
 }  // namespace cuda
 
 #define MM_DISPATCH(device, fn, ...) \

@@ -8,13 +8,16 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "data/npy.h"
+#include "engine/backend.h"
 #include "tests/cli_testing.h"
+#include "tests/cuda_testing.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/rundir.h"
 
@@ -123,11 +126,14 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   // The strong modality learns this task: well above chance (1/3) after 5 epochs.
   REQUIRE(report["test"]["a"]["acc"].get<double>() > 0.6);
   REQUIRE(records_of(runA).size() == 5);
+  // Where it ran: the CPU with the config's one thread, no CUDA settings.
+  REQUIRE(report["runtime"] == json({{"device", "cpu"}, {"threads", 1}}));
 
   // eval with the best checkpoint on test gives the report's numbers exactly.
   r = run_cli({"eval", "--run", runA.string(), "--split", "test"});
   REQUIRE(r.code == 0);
   json ev = read_json((runA / "eval_test.json").string());
+  REQUIRE(ev["runtime"] == report["runtime"]);
   for (const char* p : {"fused", "a", "b"}) {
     for (const char* m : {"acc", "macro_f1", "map"}) {
       INFO(p << " " << m);
@@ -204,5 +210,39 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   REQUIRE(r.code == 0);
   REQUIRE(r.out.find(" +- ") != std::string::npos);
   REQUIRE(run_cli({"plot", multi.string()}).code == 0);
+  fs::remove_all(root);
+}
+
+TEST_CASE("train and eval on cuda record the GPU and the settings that change its numbers",
+          "[cuda][cli][e2e]") {
+  SKIP_WITHOUT_CUDA();
+  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_cuda_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  make_dataset(root / "data");
+  const fs::path run = root / "run";
+  RunResult r = run_cli({"train", "--config", (root / "data" / "tiny.json").string(), "--out", run.string(),
+                         "--device", "cuda", "--epochs", "1"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  // As documented: MMBOOST_TF32=1, MMBOOST_CUDNN_DETERMINISTIC=0 and MMBOOST_CUDNN_BENCHMARK=1
+  // change them; the emulated device runs the CPU backend, where they read as the defaults.
+  auto env_is = [](const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v && std::string(v) == value;
+  };
+  const bool emulated = mm::cuda::emulated();
+  const json want = {{"device", "cuda"},
+                     {"threads", 1},
+                     {"gpu", emulated ? "emulated device (CPU backend)" : mm::cuda::settings().gpu},
+                     {"tf32", !emulated && env_is("MMBOOST_TF32", "1")},
+                     {"cudnn_deterministic", emulated || !env_is("MMBOOST_CUDNN_DETERMINISTIC", "0")},
+                     {"cudnn_benchmark", !emulated && env_is("MMBOOST_CUDNN_BENCHMARK", "1")}};
+  const json report = read_json((run / "report.json").string());
+  REQUIRE(report["runtime"] == want);
+  REQUIRE_FALSE(want["gpu"].get<std::string>().empty());
+  REQUIRE(r.out.find("  cuda: " + want["gpu"].get<std::string>() + "; ") != std::string::npos);
+  r = run_cli({"eval", "--run", run.string(), "--split", "test"});
+  REQUIRE(r.code == 0);
+  REQUIRE(read_json((run / "eval_test.json").string())["runtime"] == want);
   fs::remove_all(root);
 }

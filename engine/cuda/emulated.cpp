@@ -42,6 +42,11 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
 void synchronize() {}
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}
+Settings settings() {
+  Settings s;
+  s.gpu = "emulated device (CPU backend)";
+  return s;
+}
 
 void fill(Tensor& t, float value) { cpu::fill(t, value); }
 void copy_strided(const Tensor& src, Tensor& dst) { cpu::copy_strided(src, dst); }

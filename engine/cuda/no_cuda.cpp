@@ -24,6 +24,7 @@ void memcpy_d2d(void*, const void*, size_t) { no_cuda("memcpy_d2d"); }
 void synchronize() {}
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}
+Settings settings() { return {}; }
 
 void fill(Tensor&, float) { no_cuda("fill"); }
 void copy_strided(const Tensor&, Tensor&) { no_cuda("copy_strided"); }

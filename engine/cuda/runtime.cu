@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -122,6 +123,17 @@ cudaStream_t stream() {
     MM_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
   });
   return s.stream;
+}
+
+Settings settings() {
+  Settings s;
+  cudaDeviceProp p{};
+  MM_CUDA_CHECK(cudaGetDeviceProperties(&p, current_device()));
+  s.gpu = p.name;
+  s.tf32 = tf32_enabled();
+  s.conv_deterministic = conv_deterministic();
+  s.conv_benchmark = conv_benchmark();
+  return s;
 }
 
 bool tf32_enabled() {

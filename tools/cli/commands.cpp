@@ -237,6 +237,31 @@ json resolve_run_config(const json& user) {
   return cfg;
 }
 
+// Where and how this session computes: the device and threads, and on CUDA the GPU with the
+// settings that change its numbers (TF32, the convolution rule; environment variables, not
+// config keys). report.json and eval_<split>.json keep it as "runtime".
+json runtime_of(const json& cfg) {
+  json r = {{"device", cfg["train"].value("device", "cpu")}, {"threads", mm::num_threads()}};
+  if (r["device"] == "cuda") {
+    const mm::cuda::Settings s = mm::cuda::settings();
+    r["gpu"] = s.gpu;
+    r["tf32"] = s.tf32;
+    r["cudnn_deterministic"] = s.conv_deterministic;
+    r["cudnn_benchmark"] = s.conv_benchmark;
+  }
+  return r;
+}
+
+// The console line of runtime_of() for CUDA (nothing on the CPU).
+void print_cuda_settings(const json& runtime, std::ostream& out) {
+  if (runtime["device"] != "cuda") return;
+  out << "  cuda: " << runtime["gpu"].get<std::string>() << "; "
+      << (runtime["tf32"].get<bool>() ? "TF32 on" : "FP32 (MMBOOST_TF32=1 for TF32)") << "; convolutions "
+      << (runtime["cudnn_deterministic"].get<bool>() ? "deterministic"
+                                                     : "by cuDNN's first choice (not deterministic)")
+      << (runtime["cudnn_benchmark"].get<bool>() ? ", ranked by cuDNN's timing" : "") << "\n";
+}
+
 void check_device(const json& cfg) {
   if (cfg["train"].value("device", "cpu") == "cuda" && !mm::cuda::available()) {
     MM_FAIL("train.device is \"cuda\" but no CUDA device is usable (a CPU-only build, or no GPU visible); "
@@ -355,6 +380,8 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   con.out << "  method " << cfg["method"].value("name", "") << ", dataset " << cfg.value("dataset", "")
           << (cfg.value("dataset", "").empty() ? cfg["data"].value("format", "") : "") << ", seed " << seed << ", device "
           << cfg["train"].value("device", "cpu") << ", threads " << mm::num_threads() << "\n";
+  const json runtime = runtime_of(cfg);
+  print_cuda_settings(runtime, con.out);
   con.out << "  modalities:";
   for (const auto& m : info.modalities) con.out << " " << m.name << " (" << m.type << " " << shape_text(m.shape) << ")";
   con.out << "; " << info.num_classes() << " classes; samples train " << train->num_samples() << ", val "
@@ -419,6 +446,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
     in.test = test_result.to_json();
   }
   json report = make_report(in);
+  report["runtime"] = runtime;
   report["checkpoint"] = best.empty() ? json(nullptr) : json(best);
   json plot_files = json::array();
   for (const auto& p : plots) plot_files.push_back((fs::path("plots") / fs::path(p).filename()).string());
@@ -591,10 +619,12 @@ int cmd_eval(const ParsedArgs& a, Console& con) {
   out["checkpoint"] = ckpt;
   out["modalities"] = modalities;
   out["samples"] = static_cast<int64_t>(r.labels.size());
+  out["runtime"] = runtime_of(cfg);
   out["metrics"] = split_metrics(r.to_json(), modalities);
   out["details"] = r.to_json();
   write_file_atomic((fs::path(dir) / ("eval_" + split + ".json")).string(), out.dump(2) + "\n");
   con.out << dir << ": " << split << " split, " << r.labels.size() << " samples, checkpoint " << ckpt << "\n";
+  print_cuda_settings(out["runtime"], con.out);
   print_split_table(con.out, out["metrics"], modalities);
   con.out << "wrote " << dir << "/eval_" << split << ".json\n";
   return 0;
