@@ -220,49 +220,55 @@ void reset_math(ConvPlan& p) {
       p.conv, tf32_enabled() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
 }
 
-// The rankers ask the heuristics, or with p.benchmark have cuDNN run and time every algorithm
-// (on buffers it allocates itself; host-blocking), fastest first.
-void rank_forward(ConvPlan& p) {
-  if (p.fwd.ranked) return;
-  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+// Ranks one pass of a geometry, once: `query(find, count, &n, perf)` asks cuDNN's heuristics,
+// or with find (p.benchmark) has cuDNN run and time every algorithm (on buffers it allocates
+// itself; host-blocking), fastest first.
+template <class Perf, int kCount, class Algo, class Query>
+void rank(ConvPlan& p, PassPlan<Algo>& pass_plan, const char* pass, Query query) {
+  if (pass_plan.ranked) return;
+  Perf perf[kCount];
   int n = 0;
   reset_math(p);
-  if (p.benchmark)
-    MM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(
-        cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-  else
-    MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        cudnn_handle(), p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-  select(perf, n, "forward", p.deterministic_only, p.benchmark, p.fwd);
+  query(p.benchmark, kCount, &n, perf);
+  select(perf, n, pass, p.deterministic_only, p.benchmark, pass_plan);
+}
+
+void rank_forward(ConvPlan& p) {
+  rank<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+      p, p.fwd, "forward", [&](bool find, int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
+        if (find)
+          MM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cudnn_handle(), p.x, p.w, p.conv,
+                                                              p.y, count, n, perf));
+        else
+          MM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), p.x, p.w, p.conv,
+                                                                p.y, count, n, perf));
+      });
 }
 
 void rank_backward_data(ConvPlan& p) {
-  if (p.bwd_data.ranked) return;
-  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-  int n = 0;
-  reset_math(p);
-  if (p.benchmark)
-    MM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
-        cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-  else
-    MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        cudnn_handle(), p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-  select(perf, n, "backward-data", p.deterministic_only, p.benchmark, p.bwd_data);
+  rank<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+      p, p.bwd_data, "backward-data",
+      [&](bool find, int count, int* n, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+        if (find)
+          MM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn_handle(), p.w, p.y,
+                                                                   p.conv, p.x, count, n, perf));
+        else
+          MM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), p.w, p.y,
+                                                                     p.conv, p.x, count, n, perf));
+      });
 }
 
 void rank_backward_filter(ConvPlan& p) {
-  if (p.bwd_filter.ranked) return;
-  cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-  int n = 0;
-  reset_math(p);
-  if (p.benchmark)
-    MM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
-        cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-  else
-    MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        cudnn_handle(), p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-        perf));
-  select(perf, n, "backward-filter", p.deterministic_only, p.benchmark, p.bwd_filter);
+  rank<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+      p, p.bwd_filter, "backward-filter",
+      [&](bool find, int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+        if (find)
+          MM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cudnn_handle(), p.x, p.y,
+                                                                     p.conv, p.w, count, n, perf));
+        else
+          MM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+              cudnn_handle(), p.x, p.y, p.conv, p.w, count, n, perf));
+      });
 }
 
 // Runs `call(candidate, workspace)` with the first candidate cuDNN accepts; a candidate refused
