@@ -12,8 +12,8 @@ stage's exit code), sanitizer.log (compute-sanitizer's error summaries) and env.
   - the per-class kernel profile of one step of each side (train_step_profile lines);
   - the fused head, boosting-loss and OGM-score benchmarks with their references.
 
-Measurements that did not validate are marked "(invalid)". Nothing is averaged across runs: a
-folder is one run.
+Measurements that did not validate are listed first and left out of the tables ("-", or
+"(invalid)" in the loss table). Nothing is averaged across runs: a folder is one run.
 
   python3 tools/device_summary.py RESULTS_DIR
 """
@@ -47,6 +47,11 @@ def fmt(v, digits=1):
 
 def ratio(a, b):
     return "-" if a is None or b is None or b == 0 else "%.2f" % (a / b)
+
+
+def times(a, b):
+    r = ratio(a, b)
+    return r if r == "-" else r + "x"
 
 
 def table(header, rows):
@@ -229,7 +234,7 @@ def kernel_benches(lines):
             ts, tp = ms(v.get("torch_stacked"), fb), ms(v.get("torch_per_classifier"), fb)
             best = min([t for t in (ts, tp) if t is not None], default=None)
             rows.append([B, N, fmt(f, 3), fmt(u, 3), fmt(c, 3), fmt(ts, 3), fmt(tp, 3),
-                         ratio(u, f) + "x", ratio(best, f) + "x"])
+                         times(u, f), times(best, f)])
         print("Fused multi-classifier head, forward + backward, ms:\n")
         table(["B", "N", "fused", "unfused engine ops", "cuBLAS floor", "PyTorch stacked",
                "PyTorch per classifier", "fused vs unfused", "fused vs best PyTorch"], rows)
