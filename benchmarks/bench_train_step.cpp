@@ -50,10 +50,6 @@
 #include <string>
 #include <vector>
 
-#if defined(MMBOOST_WITH_CUDA) && __has_include(<cuda_runtime_api.h>)
-#include <cuda_runtime_api.h>
-#define MMBENCH_HAVE_CUDART 1
-#endif
 #ifdef MMBOOST_CUDA_SIMT
 namespace simt {
 uint64_t launches_run();  // tests/simt/simt.h: kernel launches run so far
@@ -185,15 +181,6 @@ class SyntheticStream : public mm::data::BatchStream {
   int64_t classes_;
   bool done_ = false;
 };
-
-std::string gpu_name() {
-#ifdef MMBENCH_HAVE_CUDART
-  int d = 0;
-  cudaDeviceProp p{};
-  if (cudaGetDevice(&d) == cudaSuccess && cudaGetDeviceProperties(&p, d) == cudaSuccess) return p.name;
-#endif
-  return "";
-}
 
 // "conv_algorithms": each geometry and pass with the algorithm in use and cuDNN's own first
 // choice (determinism aside), their cuDNN timings when MMBOOST_CUDNN_BENCHMARK=1, and the runs
@@ -399,21 +386,14 @@ int run(const Options& o, const std::string& exe_path) {
   }
 
   // ---- report -----------------------------------------------------------------------------------
-  const char* tf32_env = std::getenv("MMBOOST_TF32");
-  const bool tf32 = dev == mm::Device::CUDA && tf32_env && std::string(tf32_env) == "1";
-  const char* det_env = std::getenv("MMBOOST_CUDNN_DETERMINISTIC");
-  const bool cudnn_det = !(det_env && std::string(det_env) == "0");
-  const char* bench_env = std::getenv("MMBOOST_CUDNN_BENCHMARK");
-  const bool cudnn_bench = bench_env && std::string(bench_env) == "1";
+  // The CUDA backend's own reading of MMBOOST_TF32 and the convolution settings.
+  const mm::cuda::Settings cuda = dev == mm::Device::CUDA ? mm::cuda::settings() : mm::cuda::Settings{};
   const std::string fused_opt = cfg.at("method").value("fused", std::string("auto"));
   const bool fused = boost && (fused_opt == "on" || (fused_opt == "auto" && dev == mm::Device::CUDA));
   mmbench::Json j = mmbench::header("train_step", mm::num_threads());
   j["framework"] = "mmboost";
   j["device"] = device;
-  if (dev == mm::Device::CUDA) {
-    const std::string gpu = gpu_name();
-    if (!gpu.empty()) j["gpu"] = gpu;
-  }
+  if (!cuda.gpu.empty()) j["gpu"] = cuda.gpu;
   j["config"] = cfg.value("name", "");
   j["method"] = method;
   j["update"] = cfg.at("method").value("update", std::string(""));
@@ -422,10 +402,10 @@ int run(const Options& o, const std::string& exe_path) {
   j["classifiers"] = {{"audio", counts[0]}, {"video", counts[1]}};
   j["inputs"] = {{"audio", audio_shape}, {"video", video_shape}};
   j["params"] = params;
-  j["tf32"] = tf32;
+  j["tf32"] = cuda.tf32;
   if (dev == mm::Device::CUDA) {
-    j["cudnn_deterministic"] = cudnn_det;
-    j["cudnn_benchmark"] = cudnn_bench;
+    j["cudnn_deterministic"] = cuda.conv_deterministic;
+    j["cudnn_benchmark"] = cuda.conv_benchmark;
   }
   j["fused"] = fused;
   j["warmup"] = o.warmup;
