@@ -20,17 +20,28 @@
 
 namespace mm::kernels {
 
+// The kernel's versions, kept side by side so that a benchmark can time each (llm.c style).
+enum class BoostLossVersion {
+  // 1: a warp per row up to kWarpRowMax, a block per row beyond; three online softmaxes
+  // (running max and sum) over a first pass, the gradients in a second pass over the row.
+  WarpRows = 1,
+  // 2: version 1 with rows of K <= 64 on the fewest lanes (1, 2, 4, 8 or 16) that cover a row
+  // in four visits each, several rows per warp.
+  Online = 2,
+  // 3: the row held in registers (4, 8 or 16 visits a lane: K <= 64 on version 2's
+  // lane segments, K <= 512 on a warp, K <= 4096 on a block): one read of the row, the three
+  // maxima, then each exponential once, kept for the gradients. Three exponentials an element
+  // where version 2 evaluates about seven. Longer rows fall back to version 2.
+  Resident = 3,
+};
+
 // s_prev, z_new (B,K), labels (B) -> terms (B,3), g_prev, g_new (B,K), p_true (B).
-// Rows of K <= 64 go to the fewest lanes (1, 2, 4, 8 or 16) that cover a row in four visits
-// each, several rows per warp; longer rows up to kWarpRowMax one warp per row (8 rows per
-// block); longer still one block per row. `warp_rows` keeps K <= kWarpRowMax on a warp per row,
-// the kernel's first version, for benchmarks. A label outside [0,K) yields NaN terms, NaN
-// p_true and NaN gradients for its row. The outputs must not overlap each other or the inputs
-// (the kernel's pointers are __restrict__).
+// A label outside [0,K) yields NaN terms, NaN p_true and NaN gradients for its row. The
+// outputs must not overlap each other or the inputs (the kernel's pointers are __restrict__).
 void boost_loss_forward_backward(const float* s_prev, const float* z_new, const int64_t* labels,
                                  float lambda, float w_eps, float w_o, float w_p, float scale,
                                  float* terms, float* g_prev, float* g_new, float* p_true,
                                  int64_t B, int64_t K, cudaStream_t stream,
-                                 bool warp_rows = false);
+                                 BoostLossVersion version = BoostLossVersion::Resident);
 
 }  // namespace mm::kernels

@@ -100,10 +100,26 @@ struct WarpGroup {
   __device__ MaxSum maxsum(MaxSum s) const { return warp_maxsum(s); }
 };
 
+// Butterfly max and sum over an aligned segment of W lanes, as segment_maxsum.
+template <int W>
+__device__ inline float segment_max(float v, unsigned mask) {
+#pragma unroll
+  for (int off = W / 2; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(mask, v, off));
+  return v;
+}
+
+template <int W>
+__device__ inline float segment_sum(float v, unsigned mask) {
+#pragma unroll
+  for (int off = W / 2; off > 0; off >>= 1) v += __shfl_xor_sync(mask, v, off);
+  return v;
+}
+
 // W lanes per row (W a power of two below 32), 256 / W rows per 256-thread block: for rows so
 // short that a warp per row would leave most lanes idle and spend its time in five-step
 // reductions. A segment whose row is past the end may exit: the others shuffle only among their
-// own lanes. Only the online-softmax reduction is provided (what the boosting loss needs).
+// own lanes. Provides the float max/sum and the online-softmax reductions (what the boosting
+// loss needs).
 template <int W>
 struct SegmentGroup {
   static_assert(W >= 1 && W < kWarpSize && (W & (W - 1)) == 0, "W: a power of two below 32");
@@ -115,6 +131,8 @@ struct SegmentGroup {
   __device__ static int64_t row() { return int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / W; }
   __device__ int rank() const { return lane; }
   __device__ static constexpr int size() { return W; }
+  __device__ float max(float v) const { return segment_max<W>(v, mask); }
+  __device__ float sum(float v) const { return segment_sum<W>(v, mask); }
   __device__ MaxSum maxsum(MaxSum s) const { return segment_maxsum<W>(s, mask); }
 };
 

@@ -324,15 +324,15 @@ fi
 # ---- Nsight Compute: the boosting-loss kernel at the largest size ------------------------------
 # Its memory throughput as the hardware counts it, at the benchmark's clocks, beside the GB/s
 # that bench_boost_loss works out from the bytes it must move. The launch to profile is the
-# fused kernel's first timed call at B = 65536, K = 309, the last of 15 sizes: each version of
-# a size runs the kernel once to validate, 3 times to warm up and MMBOOST_BENCH_REPS times
-# timed, and the 14 sizes before it have 24 such versions (fused at each, fused_warp_rows at
-# the 10 with K <= 64). Into device_check.log.
+# fused kernel's (version 3's) first timed call at B = 65536, K = 309, the last of 15 sizes:
+# each version of a size runs the kernel once to validate, 3 times to warm up and
+# MMBOOST_BENCH_REPS times timed, and the 14 sizes before it have 38 such versions (fused and
+# fused_online at each, fused_warp_rows at the 10 with K <= 64). Into device_check.log.
 ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
 if [[ -n "$ncu_bin" && -x "$build/benchmarks/cuda/bench_boost_loss" ]]; then
   per_size=$((1 + 3 + MMBOOST_BENCH_REPS))
   run_step ncu_boost_loss 90 "$log" "$ncu_bin" --clock-control none --kernel-name \
-    regex:boost_loss_kernel --launch-skip $((24 * per_size + 4)) --launch-count 1 \
+    regex:boost_loss_kernel --launch-skip $((38 * per_size + 4)) --launch-count 1 \
     --section SpeedOfLight --section LaunchStats --section MemoryWorkloadAnalysis \
     "$build/benchmarks/cuda/bench_boost_loss"
 else
