@@ -19,18 +19,28 @@ __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + 
 
 // ---- warp reductions (butterfly: every lane ends with the same result) -------------------------
 
-template <class T>
-__device__ inline T warp_sum(T v) {
+// Max and sum over an aligned segment of W lanes (W a power of two, 1 to 32) whose lanes `mask`
+// names: the offsets W/2, ..., 1 stay inside the segment.
+template <int W>
+__device__ inline float segment_max(float v, unsigned mask) {
 #pragma unroll
-  for (int off = kWarpSize / 2; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+  for (int off = W / 2; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(mask, v, off));
   return v;
 }
 
-__device__ inline float warp_max(float v) {
+template <int W, class T>
+__device__ inline T segment_sum(T v, unsigned mask) {
 #pragma unroll
-  for (int off = kWarpSize / 2; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+  for (int off = W / 2; off > 0; off >>= 1) v += __shfl_xor_sync(mask, v, off);
   return v;
 }
+
+template <class T>
+__device__ inline T warp_sum(T v) {
+  return segment_sum<kWarpSize>(v, kFullMask);
+}
+
+__device__ inline float warp_max(float v) { return segment_max<kWarpSize>(v, kFullMask); }
 
 // Online-softmax state (running max m, sum of exp(x - m) l) and its merge. A lane that saw no
 // element holds (-inf, 0) and merges as the identity.
@@ -99,21 +109,6 @@ struct WarpGroup {
   __device__ double sum(double v) const { return warp_sum(v); }
   __device__ MaxSum maxsum(MaxSum s) const { return warp_maxsum(s); }
 };
-
-// Butterfly max and sum over an aligned segment of W lanes, as segment_maxsum.
-template <int W>
-__device__ inline float segment_max(float v, unsigned mask) {
-#pragma unroll
-  for (int off = W / 2; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(mask, v, off));
-  return v;
-}
-
-template <int W>
-__device__ inline float segment_sum(float v, unsigned mask) {
-#pragma unroll
-  for (int off = W / 2; off > 0; off >>= 1) v += __shfl_xor_sync(mask, v, off);
-  return v;
-}
 
 // W lanes per row (W a power of two below 32), 256 / W rows per 256-thread block: for rows so
 // short that a warp per row would leave most lanes idle and spend its time in five-step
