@@ -7,8 +7,8 @@
 // (cache-resident) row writes both gradients: about 3.75 exponentials an element in the first
 // pass (maxsum_push_n) and 3 in the second. Version 3 loads the row once into registers, reduces
 // the three maxima, then takes each element's three exponentials once and keeps them for the
-// gradients: 3 an element, no second read. The Nsight Compute profile of version 2 on an H100
-// (docs/benchmarks.md) had it bound by its exponentials (SM throughput 83%, DRAM 60%).
+// gradients: 3 an element, no second read. Nsight Compute on an H100 found the two-pass kernel
+// bound by its exponentials at K = 309 (SM throughput 83%, DRAM 60%; docs/benchmarks.md).
 #include "engine/backend.h"
 #include "engine/cuda/runtime.h"
 #include "kernels/boost_loss.cuh"
