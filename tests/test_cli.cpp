@@ -185,6 +185,20 @@ TEST_CASE("exit codes: 2 for usage errors, 1 for runtime errors, 0 for help", "[
   RunResult r = run_cli({});
   REQUIRE(r.code == 2);
   REQUIRE(r.out.find("commands:") != std::string::npos);
+  {
+    // Each command's line in the top-level help is a whole sentence, not a summary cut at its
+    // first line break.
+    std::istringstream lines(r.out.substr(r.out.find("commands:")));
+    std::string line;
+    int listed = 0;
+    while (std::getline(lines, line)) {
+      if (line.rfind("  ", 0) != 0) continue;
+      INFO(line);
+      REQUIRE(line.back() == '.');
+      ++listed;
+    }
+    REQUIRE(listed == static_cast<int>(command_names().size()));
+  }
   r = run_cli({"trian"});
   REQUIRE(r.code == 2);
   REQUIRE(r.err.find("did you mean train?") != std::string::npos);

@@ -75,8 +75,8 @@ struct Interrupted {
 CommandSpec train_spec() {
   CommandSpec s;
   s.name = "train";
-  s.summary = "Train a model from a config; writes a run directory (config.json, metrics.jsonl, checkpoints,\n"
-              "report.json, report.md, plots/).";
+  s.summary = "Train a model from a config and write its run directory.\n"
+              "The run directory holds config.json, metrics.jsonl, checkpoints, report.json, report.md, plots/.";
   s.options = {
       {"--config", "FILE", "run config (JSON); a bare name is also looked up in tools/configs/"},
       {"--data-root", "DIR", "dataset root (sets data.root)"},
@@ -120,8 +120,8 @@ CommandSpec eval_spec() {
 CommandSpec demo_spec() {
   CommandSpec s;
   s.name = "make-demo";
-  s.summary = "Write the built-in audio-visual demo dataset (spoken class words + Fashion-MNIST garments) in the\n"
-              "CREMA-D layout. Needs espeak-ng and dataset-fashion-mnist (tools/setup.sh).";
+  s.summary = "Write the built-in audio-visual demo dataset in the CREMA-D layout.\n"
+              "Spoken class words + Fashion-MNIST garments; needs espeak-ng and dataset-fashion-mnist (tools/setup.sh).";
   s.positionals = "OUT_DIR";
   s.min_positionals = 1;
   s.max_positionals = 1;
@@ -138,8 +138,9 @@ CommandSpec demo_spec() {
 CommandSpec compare_spec() {
   CommandSpec s;
   s.name = "compare";
-  s.summary = "Compare runs in a table like the paper's Table 1: fused and per-modality accuracy, macro-F1, mAP\n"
-              "and classifiers per modality; mean +- std over seeds for multi-seed runs.";
+  s.summary = "Compare runs in a table like the paper's Table 1.\n"
+              "Fused and per-modality accuracy, macro-F1, mAP and classifiers per modality; mean +- std over\n"
+              "seeds for multi-seed runs.";
   s.positionals = "RUN_DIR...";
   s.min_positionals = 1;
   s.max_positionals = -1;
