@@ -1,7 +1,8 @@
 // The command-line program end to end on a tiny generated dataset (two vector modalities in a
 // manifest, small MLP encoders): train -> report.json -> eval -> compare; a run stopped by
 // Ctrl-C and resumed ends with exactly the numbers of an uninterrupted run; --seeds writes
-// one run per seed and an aggregate.
+// one run per seed and an aggregate; a run that failed before its first checkpoint is started
+// again by the same command, one with work in it is not.
 #include <unistd.h>
 
 #include <atomic>
@@ -244,5 +245,48 @@ TEST_CASE("train and eval on cuda record the GPU and the settings that change it
   r = run_cli({"eval", "--run", run.string(), "--split", "test"});
   REQUIRE(r.code == 0);
   REQUIRE(read_json((run / "eval_test.json").string())["runtime"] == want);
+  fs::remove_all(root);
+}
+
+TEST_CASE("a run that failed before its first checkpoint is started afresh by the same command; one with a checkpoint is refused",
+          "[cpu][cli][e2e]") {
+  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_restart_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  make_dataset(root / "data");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  const fs::path bad = root / "data" / "a" / "train5.npy";
+  const fs::path saved = root / "train5.npy.good";
+  fs::copy_file(bad, saved);
+
+  for (const bool seeds : {false, true}) {
+    const fs::path run = root / (seeds ? "multi" : "single");
+    std::vector<std::string> args = {"train", "--config", cfg, "--out", run.string(), "--epochs", "2"};
+    if (seeds) args.insert(args.end(), {"--seeds", "0,1"});
+    fs::resize_file(bad, 20);  // a truncated .npy: the run fails on it
+    RunResult r = run_cli(args);
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 1);
+    REQUIRE(r.err.find("train5.npy") != std::string::npos);
+    REQUIRE(is_run_dir((seeds ? run / "seed0" : run).string()));
+
+    // The data fixed, the same command starts the run again instead of asking for --resume.
+    fs::copy_file(saved, bad, fs::copy_options::overwrite_existing);
+    r = run_cli(args);
+    REQUIRE(r.code == 0);
+    REQUIRE(r.err.find("stopped before its first checkpoint; starting it afresh") != std::string::npos);
+    REQUIRE(fs::exists(run / (seeds ? "aggregate.json" : "report.json")));
+
+    // Now it holds checkpoints and a report: the same command is refused.
+    r = run_cli(args);
+    REQUIRE(r.code == 2);
+    REQUIRE(r.err.find("already holds a run; continue it with --resume") != std::string::npos);
+  }
+  // A run stopped with a checkpoint but no report (metrics removed too) is still refused.
+  const fs::path single = root / "single";
+  fs::remove(single / "report.json");
+  fs::remove(single / "metrics.jsonl");
+  RunResult r = run_cli({"train", "--config", cfg, "--out", single.string()});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("--resume") != std::string::npos);
   fs::remove_all(root);
 }

@@ -474,11 +474,35 @@ std::string default_run_dir(const json& cfg) {
   return dir;
 }
 
-void refuse_existing(const std::string& dir) {
-  if (is_run_dir(dir) || fs::exists(fs::path(dir) / "multiseed.json")) {
+// Whether a run directory holds anything a new run would destroy: a checkpoint, an epoch's
+// metrics or a report. A run that failed before its first checkpoint (bad data found while
+// indexing or in the first epoch) holds only its config.json.
+bool run_has_work(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir / "report.json", ec) || fs::exists(dir / "aggregate.json", ec)) return true;
+  const fs::path metrics = dir / "metrics.jsonl";
+  if (fs::is_regular_file(metrics, ec) && fs::file_size(metrics, ec) > 0) return true;
+  if (fs::is_directory(dir / "checkpoints", ec)) {
+    for (const auto& e : fs::directory_iterator(dir / "checkpoints", ec)) {
+      if (e.is_regular_file(ec)) return true;
+    }
+  }
+  for (const auto& seed : seed_dirs(dir.string())) {
+    if (run_has_work(seed)) return true;
+  }
+  return false;
+}
+
+// A directory holding a run's work is refused (resume it instead); one whose run never reached
+// a checkpoint is started afresh, with a note.
+void refuse_existing(const std::string& dir, Console& con) {
+  if (!is_run_dir(dir) && !fs::exists(fs::path(dir) / "multiseed.json")) return;
+  if (run_has_work(dir)) {
     throw UsageError("train: \"" + dir + "\" already holds a run; continue it with --resume " + dir +
                      ", or choose another --out");
   }
+  con.err << "mmboost train: \"" << dir << "\" holds a run that stopped before its first checkpoint; "
+          << "starting it afresh\n";
 }
 
 int run_seeds(const json& cfg, const std::vector<int64_t>& seeds, const std::string& parent, bool resume,
@@ -569,7 +593,7 @@ int cmd_train(const ParsedArgs& a, Console& con) {
   for (const auto& s : a.all("--set")) apply_set(user, s, defaults);
   json cfg = resolve_run_config(user);
   const std::string dir = a.has("--out") ? a.get("--out") : default_run_dir(cfg);
-  refuse_existing(dir);
+  refuse_existing(dir, con);
   if (a.has("--seeds")) {
     std::vector<int64_t> seeds = parse_int_list(a.get("--seeds"), "--seeds");
     for (int64_t s : seeds) {
