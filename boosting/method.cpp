@@ -6,6 +6,7 @@
 
 #include "boosting/networks.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::boost {
 
@@ -73,7 +74,9 @@ std::unique_ptr<Method> make_method(const nlohmann::json& config) {
   if (it == registry().end()) {
     std::string names;
     for (const auto& kv : registry()) names += (names.empty() ? "" : ", ") + kv.first;
-    MM_FAIL("unknown method \"" << name << "\" (method.name); known methods: " << names);
+    const std::string near = nearest_name(name, method_names());
+    MM_FAIL("unknown method \"" << name << "\" (method.name)"
+            << (near.empty() ? "; known" : "; did you mean \"" + near + "\"? Known") << " methods: " << names);
   }
   return it->second();
 }

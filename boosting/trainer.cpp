@@ -115,7 +115,14 @@ Trainer::Trainer(const json& config) : config_(resolve_config(config)) {
     device_ = Device::CUDA;
   }
   MM_CHECK(t.at("epochs").get<int>() >= 0, "train.epochs must be >= 0");
-  (void)select_value(ClassificationMetrics(), t.at("select_metric").get<std::string>());
+  check_config_choices(config_);
+}
+
+void check_config_choices(const json& config) {
+  (void)select_value(ClassificationMetrics(), config.at("train").at("select_metric").get<std::string>());
+  (void)make_method(config);
+  (void)make_optimizer(config.at("optim"));
+  (void)make_scheduler(config.at("optim"), config.at("train").at("epochs").get<int>());
 }
 
 Trainer::~Trainer() = default;

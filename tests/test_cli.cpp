@@ -305,6 +305,29 @@ TEST_CASE("config ranges name the key and the allowed range", "[cpu][cli]") {
   REQUIRE_NOTHROW(check_ranges(json{{"optim", {{"momentum", 0.9}, {"lr", 0.01}}}, {"method", {{"lambda", 0.2}}}}));
 }
 
+TEST_CASE("misspelt method, optimizer, schedule and selection metric are config errors before any data is read",
+          "[cpu][cli]") {
+  std::string msg = usage_error([&] { resolve(json{{"method", {{"name", "boots"}}}}); });
+  REQUIRE(msg.find("unknown method \"boots\" (method.name); did you mean \"boost\"?") != std::string::npos);
+  REQUIRE(msg.find("reconboost") != std::string::npos);  // the list of known methods follows
+  msg = usage_error([&] { resolve(json{{"optim", {{"name", "adm"}}}}); });
+  REQUIRE(msg.find("optim.name must be sgd, adam or adamw, got \"adm\"") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"optim", {{"scheduler", "cosin"}}}}); });
+  REQUIRE(msg.find("optim.scheduler must be") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"train", {{"select_metric", "f1"}}}}); });
+  REQUIRE(msg.find("train.select_metric must be acc, macro_f1 or map") != std::string::npos);
+  REQUIRE_NOTHROW(resolve(json{{"method", {{"name", "ogm_ge"}}}, {"optim", {{"name", "adamw"}, {"scheduler", "cosine"}}}}));
+
+  // On the command line: exit code 2, and no run directory is made (the data root need not exist).
+  const fs::path out = fs::temp_directory_path() / ("mmboost_test_cli_choice_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  RunResult r = run_cli({"train", "--config", "demo_aug", "--set", "method.name=boots", "--data-root",
+                         "/nonexistent/data", "--out", out.string()});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("did you mean \"boost\"?") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(out));
+}
+
 TEST_CASE("--set parses JSON values, keeps strings where the key is a string, and rejects bad input", "[cpu][cli]") {
   const json defaults = schema_defaults();
   json cfg = json::object();

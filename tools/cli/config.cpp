@@ -236,6 +236,7 @@ json resolve(const json& user) {
       if (!cli_defaults().contains(it.key()) && it.key() != "data") sections[it.key()] = it.value();
     }
     json b = mm::boost::resolve_config(sections);
+    mm::boost::check_config_choices(b);
     for (auto it = b.begin(); it != b.end(); ++it) out[it.key()] = it.value();
   } catch (const ConfigError& e) {
     throw UsageError(e.what());  // already "config: ..."
