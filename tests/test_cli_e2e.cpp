@@ -2,7 +2,8 @@
 // manifest, small MLP encoders): train -> report.json -> eval -> compare; a run stopped by
 // Ctrl-C and resumed ends with exactly the numbers of an uninterrupted run; --seeds writes
 // one run per seed and an aggregate; a run that failed before its first checkpoint is started
-// again by the same command, one with work in it is not.
+// again by the same command, one with work in it is not; a run that fails on bad data after a
+// checkpoint names the way to resume it, and resumes to the numbers of an unbroken run.
 #include <unistd.h>
 
 #include <atomic>
@@ -288,5 +289,49 @@ TEST_CASE("a run that failed before its first checkpoint is started afresh by th
   RunResult r = run_cli({"train", "--config", cfg, "--out", single.string()});
   REQUIRE(r.code == 2);
   REQUIRE(r.err.find("--resume") != std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("a run that fails on bad data after a checkpoint says how to resume, and resumes to the numbers of an unbroken run",
+          "[cpu][cli][e2e]") {
+  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_fail_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  make_dataset(root / "data");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  const fs::path file = root / "data" / "b" / "train7.npy";
+  const fs::path saved = root / "train7.npy.good";
+  fs::copy_file(file, saved);
+
+  const fs::path whole = root / "whole", broken = root / "broken";
+  RunResult r = run_cli({"train", "--config", cfg, "--out", whole.string(), "--epochs", "3"});
+  REQUIRE(r.code == 0);
+  r = run_cli({"train", "--config", cfg, "--out", broken.string(), "--epochs", "2"});
+  REQUIRE(r.code == 0);
+
+  // The data breaks before the third epoch: the error names the file and the way on.
+  fs::resize_file(file, 30);
+  r = run_cli({"train", "--resume", broken.string(), "--epochs", "3"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("train7.npy") != std::string::npos);
+  REQUIRE(r.err.find("checkpoints are kept; once the cause is fixed, continue with:\n  mmboost train --resume " +
+                     broken.string()) != std::string::npos);
+  REQUIRE(records_of(broken).size() == 2);
+
+  fs::copy_file(saved, file, fs::copy_options::overwrite_existing);
+  r = run_cli({"train", "--resume", broken.string(), "--epochs", "3"});
+  REQUIRE(r.code == 0);
+  const std::vector<json> a = records_of(whole), b = records_of(broken);
+  REQUIRE(b.size() == 3);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("epoch " << i);
+    REQUIRE(b[i].dump() == a[i].dump());
+  }
+
+  // A fresh run that fails before any checkpoint gets the plain error, without the hint.
+  fs::resize_file(file, 30);
+  r = run_cli({"train", "--config", cfg, "--out", (root / "fresh").string()});
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("--resume") == std::string::npos);
   fs::remove_all(root);
 }

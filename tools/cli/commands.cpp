@@ -65,8 +65,17 @@ class SigintScope {
   void (*prev_)(int) = SIG_DFL;
 };
 
+const char* const kOutOfMemory = "out of memory; lower train.batch_size or the input sizes";
+
 // A run stopped by Ctrl-C: exit code 130 (128 + SIGINT), as shells report it.
 struct Interrupted {
+  std::string run_dir;
+};
+
+// A run that failed (bad data met in a later epoch, out of memory, a full disk) after writing a
+// checkpoint: exit code 1, and the message says how to continue it.
+struct ResumableError : std::runtime_error {
+  ResumableError(const std::string& what, std::string dir) : std::runtime_error(what), run_dir(std::move(dir)) {}
   std::string run_dir;
 };
 
@@ -505,6 +514,23 @@ void refuse_existing(const std::string& dir, Console& con) {
           << "starting it afresh\n";
 }
 
+// Runs `train` (one run or a multi-seed set in `dir`); an error after the run wrote a checkpoint
+// becomes a ResumableError naming `dir`.
+template <class F>
+int with_resume_hint(const std::string& dir, F&& train) {
+  try {
+    return train();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    if (run_has_work(dir)) throw ResumableError(kOutOfMemory, dir);
+    throw;
+  } catch (const std::exception& e) {
+    if (run_has_work(dir)) throw ResumableError(e.what(), dir);
+    throw;
+  }
+}
+
 int run_seeds(const json& cfg, const std::vector<int64_t>& seeds, const std::string& parent, bool resume,
               const ParsedArgs& a, Console& con) {
   fs::create_directories(parent);
@@ -575,9 +601,11 @@ int cmd_train(const ParsedArgs& a, Console& con) {
                  "uninterrupted run\n";
     }
     cfg = resolve_run_config(cfg);
-    if (multi) return run_seeds(cfg, seeds, dir, /*resume=*/true, a, con);
-    train_one(cfg, dir, /*resume=*/true, a, con);
-    return 0;
+    return with_resume_hint(dir, [&] {
+      if (multi) return run_seeds(cfg, seeds, dir, /*resume=*/true, a, con);
+      train_one(cfg, dir, /*resume=*/true, a, con);
+      return 0;
+    });
   }
   if (!a.has("--config")) throw UsageError("mmboost train: --config FILE is required (or --resume RUN_DIR)\nRun 'mmboost train --help' for usage.");
   if (a.has("--seed") && a.has("--seeds")) throw UsageError("train: give --seed or --seeds, not both");
@@ -599,10 +627,12 @@ int cmd_train(const ParsedArgs& a, Console& con) {
     for (int64_t s : seeds) {
       if (s < 0) throw UsageError("--seeds: seeds are non-negative, got " + std::to_string(s));
     }
-    return run_seeds(cfg, seeds, dir, /*resume=*/false, a, con);
+    return with_resume_hint(dir, [&] { return run_seeds(cfg, seeds, dir, /*resume=*/false, a, con); });
   }
-  train_one(cfg, dir, /*resume=*/false, a, con);
-  return 0;
+  return with_resume_hint(dir, [&] {
+    train_one(cfg, dir, /*resume=*/false, a, con);
+    return 0;
+  });
 }
 
 // ---- eval -------------------------------------------------------------------------------
@@ -889,11 +919,16 @@ int run(const std::vector<std::string>& args, Console& con) {
     con.err << "stopped by Ctrl-C. The last checkpoint holds the last completed epoch; continue with:\n"
             << "  mmboost train --resume " << i.run_dir << "\n";
     return 130;
+  } catch (const ResumableError& e) {
+    con.err << "error: " << e.what() << "\n"
+            << "The run's checkpoints are kept; once the cause is fixed, continue with:\n"
+            << "  mmboost train --resume " << e.run_dir << "\n";
+    return 1;
   } catch (const mm::Error& e) {
     con.err << "error: " << e.what() << "\n";
     return 1;
   } catch (const std::bad_alloc&) {
-    con.err << "error: out of memory; lower train.batch_size or the input sizes\n";
+    con.err << "error: " << kOutOfMemory << "\n";
     return 1;
   } catch (const std::exception& e) {
     con.err << "error: " << e.what() << "\n";
