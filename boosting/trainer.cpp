@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/parallel.h"
+#include "models/encoders.h"
 
 namespace mm::boost {
 
@@ -123,6 +124,11 @@ void check_config_choices(const json& config) {
   (void)make_method(config);
   (void)make_optimizer(config.at("optim"));
   (void)make_scheduler(config.at("optim"), config.at("train").at("epochs").get<int>());
+  const json& model = config.at("model");
+  models::check_encoder_type(model.at("encoder").at("type").get<std::string>(), "model.encoder.type");
+  for (const auto& [modality, enc] : model.at("encoders").items()) {
+    if (enc.contains("type")) models::check_encoder_type(enc.at("type").get<std::string>(), "model.encoders." + modality + ".type");
+  }
 }
 
 Trainer::~Trainer() = default;

@@ -2,7 +2,10 @@
 // builds them from config.
 #include "models/encoders.h"
 
+#include <algorithm>
+
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::models {
 
@@ -171,7 +174,23 @@ std::shared_ptr<Encoder> make_encoder(const nlohmann::json& cfg, const Shape& in
   if (type == "resnet18")
     return std::make_shared<ResNet18>(ImageInput::from_shape(input_shape, layout),
                                       cfg.at("resnet_width").get<int64_t>(), gen);
-  MM_FAIL("encoder config: unknown type \"" << type << "\" (expected auto, mlp, cnn or resnet18)");
+  check_encoder_type(type, "model.encoder.type");
+  MM_FAIL("encoder config: type \"" << type << "\" has no constructor");
+}
+
+const std::vector<std::string>& encoder_types() {
+  static const std::vector<std::string> types = {"auto", "mlp", "cnn", "resnet18"};
+  return types;
+}
+
+void check_encoder_type(const std::string& type, const std::string& key) {
+  const auto& types = encoder_types();
+  if (std::find(types.begin(), types.end(), type) != types.end()) return;
+  std::string list;
+  for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
+  const std::string near = nearest_name(type, types);
+  MM_FAIL("unknown encoder type \"" << type << "\" (" << key << ")"
+          << (near.empty() ? "; known" : "; did you mean \"" + near + "\"? Known") << " types: " << list);
 }
 
 }  // namespace mm::models

@@ -96,4 +96,11 @@ class ResNet18 : public Encoder {
 std::shared_ptr<Encoder> make_encoder(const nlohmann::json& cfg, const Shape& input_shape,
                                       Generator& gen);
 
+// The encoder types make_encoder knows: auto, mlp, cnn, resnet18.
+const std::vector<std::string>& encoder_types();
+
+// Throws mm::Error unless `type` is one of encoder_types(), naming `key` (the config path) and
+// the nearest known type.
+void check_encoder_type(const std::string& type, const std::string& key);
+
 }  // namespace mm::models

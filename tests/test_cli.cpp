@@ -305,7 +305,7 @@ TEST_CASE("config ranges name the key and the allowed range", "[cpu][cli]") {
   REQUIRE_NOTHROW(check_ranges(json{{"optim", {{"momentum", 0.9}, {"lr", 0.01}}}, {"method", {{"lambda", 0.2}}}}));
 }
 
-TEST_CASE("misspelt method, optimizer, schedule and selection metric are config errors before any data is read",
+TEST_CASE("misspelt method, optimizer, schedule, selection metric and encoder type are config errors before any data is read",
           "[cpu][cli]") {
   std::string msg = usage_error([&] { resolve(json{{"method", {{"name", "boots"}}}}); });
   REQUIRE(msg.find("unknown method \"boots\" (method.name); did you mean \"boost\"?") != std::string::npos);
@@ -316,6 +316,11 @@ TEST_CASE("misspelt method, optimizer, schedule and selection metric are config 
   REQUIRE(msg.find("optim.scheduler must be") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"train", {{"select_metric", "f1"}}}}); });
   REQUIRE(msg.find("train.select_metric must be acc, macro_f1 or map") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"type", "resnt18"}}}}}}); });
+  REQUIRE(msg.find("unknown encoder type \"resnt18\" (model.encoder.type); did you mean \"resnet18\"?") !=
+          std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"encoders", {{"video", {{"type", "cn"}}}}}}}}); });
+  REQUIRE(msg.find("(model.encoders.video.type); did you mean \"cnn\"?") != std::string::npos);
   REQUIRE_NOTHROW(resolve(json{{"method", {{"name", "ogm_ge"}}}, {"optim", {{"name", "adamw"}, {"scheduler", "cosine"}}}}));
 
   // On the command line: exit code 2, and no run directory is made (the data root need not exist).
