@@ -7,22 +7,13 @@
 
 #include "boosting/baselines.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::boost {
 
 using nlohmann::json;
 
 namespace {
-
-const std::string& one_of(const std::string& v, const std::string& key,
-                          std::initializer_list<const char*> ok) {
-  std::string list;
-  for (const char* s : ok) {
-    if (v == s) return v;
-    list += (list.empty() ? "" : ", ") + std::string(s);
-  }
-  MM_FAIL(key << " must be one of " << list << ", got \"" << v << "\"");
-}
 
 // ||x||_F as a double (one device sync).
 double frobenius(const Tensor& x) { return std::sqrt(static_cast<double>(sum(mul(x, x)).item())); }

@@ -6,13 +6,14 @@
 #include <functional>
 
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::boost {
 
 using nlohmann::json;
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const json& o) {
-  const std::string name = o.at("name").get<std::string>();
+  const std::string name = one_of(o.at("name").get<std::string>(), "optim.name", {"sgd", "adam", "adamw"});
   if (name == "sgd")
     return std::make_unique<optim::SGD>(o.at("momentum").get<float>(), o.at("nesterov").get<bool>());
   const auto& b = o.at("betas");
@@ -21,19 +22,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const json& o) {
     return std::make_unique<optim::Adam>(b[0].get<float>(), b[1].get<float>(), o.at("eps").get<float>());
   if (name == "adamw")
     return std::make_unique<optim::AdamW>(b[0].get<float>(), b[1].get<float>(), o.at("eps").get<float>());
-  MM_FAIL("optim.name must be sgd, adam or adamw, got \"" << name << "\"");
+  MM_FAIL("optim.name \"" << name << "\" has no optimizer");
 }
 
 namespace {
-const std::string& one_of(const std::string& v, const char* key, std::initializer_list<const char*> ok) {
-  std::string list;
-  for (const char* s : ok) {
-    if (v == s) return v;
-    list += (list.empty() ? "" : ", ") + std::string(s);
-  }
-  MM_FAIL("method." << key << " must be one of " << list << ", got \"" << v << "\"");
-}
-
 std::vector<double> doubles(const json& j) {
   std::vector<double> v;
   for (const auto& e : j) v.push_back(e.get<double>());
@@ -43,23 +35,15 @@ std::vector<double> doubles(const json& j) {
 
 // ---- build -----------------------------------------------------------------------------------
 
-void BoostMethod::build(const MethodContext& ctx) {
-  ctx_ = ctx;
-  const json& mc = ctx.config.at("method");
-  const auto& spec = ctx.spec;
-  const int64_t M = spec.num_modalities();
-  MM_CHECK(M >= 2, "method boost needs at least two modalities, the data has "
-                       << M << "; train one modality with method.name = \"unimodal\"");
-  MM_CHECK(ctx.gen != nullptr, "BoostMethod::build: no generator");
-
+void BoostMethod::read_options(const json& mc) {
   lambda_ = mc.at("lambda").get<float>();
   MM_CHECK(lambda_ >= 0.0f && lambda_ <= 1.0f, "method.lambda must lie in [0, 1] (eq (2)), got " << lambda_);
   t_eps_ = mc.at("terms").at("eps").get<bool>();
   t_o_ = mc.at("terms").at("eps_o").get<bool>();
   t_p_ = mc.at("terms").at("eps_p").get<bool>();
   MM_CHECK(t_eps_ || t_o_ || t_p_, "method.terms: switch on at least one of eps, eps_o, eps_p");
-  assignment_ = one_of(mc.at("assignment").get<std::string>(), "assignment", {"adaptive", "fixed", "none"});
-  rule_.rule = one_of(mc.at("rule").get<std::string>(), "rule", {"difference", "ratio"});
+  assignment_ = one_of(mc.at("assignment").get<std::string>(), "method.assignment", {"adaptive", "fixed", "none"});
+  rule_.rule = one_of(mc.at("rule").get<std::string>(), "method.rule", {"difference", "ratio"});
   rule_.sigma = mc.at("sigma").get<double>();
   MM_CHECK(rule_.sigma >= 1.0, "method.sigma must be >= 1 (paper Section 4.2), got " << rule_.sigma);
   rule_.tau = mc.at("tau").get<double>();
@@ -71,14 +55,26 @@ void BoostMethod::build(const MethodContext& ctx) {
   assign_first_ = mc.at("assign_at_first_epoch").get<bool>();
   max_classifiers_ = mc.at("max_classifiers").get<int64_t>();
   MM_CHECK(max_classifiers_ >= 1, "method.max_classifiers must be >= 1, got " << max_classifiers_);
-  omega_mode_ = one_of(mc.at("omega").get<std::string>(), "omega", {"learned", "fixed", "off"});
-  omega_scope_ = one_of(mc.at("omega_scope").get<std::string>(), "omega_scope", {"added", "all"});
-  update_ = one_of(mc.at("update").get<std::string>(), "update", {"joint", "alternating"});
-  fusion_ = one_of(mc.at("fusion").get<std::string>(), "fusion", {"omega", "weights", "val_search"});
-  const std::string fused = one_of(mc.at("fused").get<std::string>(), "fused", {"auto", "on", "off"});
-  fused_ = fused == "on" || (fused == "auto" && ctx.device == Device::CUDA);
+  omega_mode_ = one_of(mc.at("omega").get<std::string>(), "method.omega", {"learned", "fixed", "off"});
+  omega_scope_ = one_of(mc.at("omega_scope").get<std::string>(), "method.omega_scope", {"added", "all"});
+  update_ = one_of(mc.at("update").get<std::string>(), "method.update", {"joint", "alternating"});
+  fusion_ = one_of(mc.at("fusion").get<std::string>(), "method.fusion", {"omega", "weights", "val_search"});
+  fused_option_ = one_of(mc.at("fused").get<std::string>(), "method.fused", {"auto", "on", "off"});
   aca_steps_ = mc.at("aca_steps").get<int>();
   MM_CHECK(aca_steps_ >= 0, "method.aca_steps must be >= 0, got " << aca_steps_);
+}
+
+void BoostMethod::build(const MethodContext& ctx) {
+  ctx_ = ctx;
+  const json& mc = ctx.config.at("method");
+  const auto& spec = ctx.spec;
+  const int64_t M = spec.num_modalities();
+  MM_CHECK(M >= 2, "method boost needs at least two modalities, the data has "
+                       << M << "; train one modality with method.name = \"unimodal\"");
+  MM_CHECK(ctx.gen != nullptr, "BoostMethod::build: no generator");
+
+  read_options(mc);
+  fused_ = fused_option_ == "on" || (fused_option_ == "auto" && ctx.device == Device::CUDA);
 
   // Networks: encoders, classifiers per modality, the shared head.
   net_ = std::make_shared<Net>();

@@ -33,6 +33,7 @@ class BoostMethod : public Method {
  public:
   std::string name() const override { return "boost"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method")); }
   nn::Module& net() override { return *net_; }
   std::vector<std::pair<std::string, std::vector<Tensor>>> param_groups() override;
 
@@ -67,6 +68,8 @@ class BoostMethod : public Method {
   const std::vector<double>& fusion_weights() const { return fusion_w_; }
 
  private:
+  // Reads and checks the options of the "method" section that need no data.
+  void read_options(const nlohmann::json& mc);
   LossOutput modality_loss(int64_t m, const data::Batch& batch, bool accumulate);
   void train_aca(const std::vector<double>& s, nlohmann::json& rec);
   Tensor fuse(const std::vector<Tensor>& logits) const;
@@ -83,7 +86,7 @@ class BoostMethod : public Method {
   // options
   float lambda_ = 0.2f;
   bool t_eps_ = true, t_o_ = true, t_p_ = true;
-  std::string assignment_, omega_mode_, omega_scope_, update_, fusion_;
+  std::string assignment_, omega_mode_, omega_scope_, update_, fusion_, fused_option_;
   AssignmentRule rule_;
   int assign_every_ = 20;
   bool assign_first_ = false;

@@ -72,6 +72,9 @@ class Method {
 
   // Builds the networks on ctx.device. Called once, before the optimizer exists.
   virtual void build(const MethodContext& ctx) = 0;
+  // Checks the method's options in a resolved config without data (a misspelt choice, a value
+  // out of range); build() checks them again. Throws mm::Error naming the key.
+  virtual void check_config(const nlohmann::json& config) {}
   // Root of every trainable parameter and buffer; named for checkpoints.
   virtual nn::Module& net() = 0;
   // Parameter groups for the optimizer: (group name, parameters). The trainer creates each

@@ -11,6 +11,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
+#include "engine/json_check.h"
 #include "engine/parallel.h"
 #include "models/encoders.h"
 
@@ -27,7 +28,8 @@ class ConstantLR : public optim::LRScheduler {
 };
 
 std::unique_ptr<optim::LRScheduler> make_scheduler(const json& o, int epochs) {
-  const std::string s = o.at("scheduler").get<std::string>();
+  const std::string s = one_of(o.at("scheduler").get<std::string>(), "optim.scheduler",
+                               {"step", "multistep", "cosine", "plateau", "none"});
   const float gamma = o.at("gamma").get<float>();
   if (s == "step") {
     const int step = o.at("step_size").get<int>();
@@ -43,7 +45,7 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(const json& o, int epochs) {
     return std::make_unique<optim::ReduceLROnPlateau>(true, gamma, o.at("patience").get<int>(), 1e-4,
                                                       o.at("min_factor").get<float>());
   if (s == "none") return std::make_unique<ConstantLR>();
-  MM_FAIL("optim.scheduler must be step, multistep, cosine, plateau or none, got \"" << s << "\"");
+  MM_FAIL("optim.scheduler \"" << s << "\" has no schedule");
 }
 
 data::Batch to_device(const data::Batch& b, Device d) {
@@ -56,10 +58,11 @@ data::Batch to_device(const data::Batch& b, Device d) {
 }
 
 double select_value(const ClassificationMetrics& m, const std::string& key) {
+  one_of(key, "train.select_metric", {"acc", "macro_f1", "map"});
   if (key == "acc") return m.acc;
   if (key == "macro_f1") return m.macro_f1;
   if (key == "map") return m.map;
-  MM_FAIL("train.select_metric must be acc, macro_f1 or map, got \"" << key << "\"");
+  MM_FAIL("train.select_metric \"" << key << "\" has no metric");
 }
 
 nn::NamedTensors strip_prefix(const std::map<std::string, Tensor>& ts, const std::string& pre) {
@@ -121,7 +124,7 @@ Trainer::Trainer(const json& config) : config_(resolve_config(config)) {
 
 void check_config_choices(const json& config) {
   (void)select_value(ClassificationMetrics(), config.at("train").at("select_metric").get<std::string>());
-  (void)make_method(config);
+  make_method(config)->check_config(config);
   (void)make_optimizer(config.at("optim"));
   (void)make_scheduler(config.at("optim"), config.at("train").at("epochs").get<int>());
   const json& model = config.at("model");

@@ -45,10 +45,9 @@ nlohmann::json default_config();
 nlohmann::json resolve_config(const nlohmann::json& user);
 
 // Checks the choices of a resolved config that need no data, so that a misspelt name fails
-// before any data is read: train.select_metric, method.name (with the nearest known name),
-// optim.name, optim.scheduler and the encoder types (model.encoder.type, model.encoders.<m>.type).
-// Throws mm::Error naming the key. The method's own options (method.fusion, method.rule, ...) are
-// checked when the model is built.
+// before any data is read: train.select_metric, method.name (with the nearest known name), the
+// method's options (Method::check_config), optim.name, optim.scheduler and the encoder types
+// (model.encoder.type, model.encoders.<m>.type). Throws mm::Error naming the key.
 void check_config_choices(const nlohmann::json& resolved_config);
 
 // Progress inside an epoch, reported after each training batch.

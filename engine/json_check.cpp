@@ -52,6 +52,18 @@ std::string nearest_name(const std::string& name, const std::vector<std::string>
   return best;
 }
 
+const std::string& one_of(const std::string& value, const std::string& key,
+                          const std::vector<std::string>& choices) {
+  for (const auto& c : choices) {
+    if (value == c) return value;
+  }
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  const std::string near = nearest_name(value, choices);
+  MM_FAIL(key << " must be one of " << list << ", got \"" << value << "\""
+              << (near.empty() ? "" : "; did you mean \"" + near + "\"?"));
+}
+
 std::string json_kind(const json& v, bool with_article) {
   const char* word = "value";
   switch (v.type()) {

@@ -46,6 +46,12 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // letters as `name` (a transposition), else to the first.
 std::string nearest_name(const std::string& name, const std::vector<std::string>& candidates);
 
+// Returns `value` when it is one of `choices`; otherwise throws mm::Error:
+// `<key> must be one of a, b, c, got "v"`, followed by the nearest choice when one is close
+// enough to be a typo (`; did you mean "b"?`).
+const std::string& one_of(const std::string& value, const std::string& key,
+                          const std::vector<std::string>& choices);
+
 // The JSON kind of `v`: "null", "boolean", "integer" (signed or unsigned), "number" (a float),
 // "string", "array" or "object"; with_article gives "an integer", "a number", ...
 std::string json_kind(const nlohmann::json& v, bool with_article = false);

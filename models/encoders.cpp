@@ -2,8 +2,6 @@
 // builds them from config.
 #include "models/encoders.h"
 
-#include <algorithm>
-
 #include "engine/error.h"
 #include "engine/json_check.h"
 
@@ -183,14 +181,6 @@ const std::vector<std::string>& encoder_types() {
   return types;
 }
 
-void check_encoder_type(const std::string& type, const std::string& key) {
-  const auto& types = encoder_types();
-  if (std::find(types.begin(), types.end(), type) != types.end()) return;
-  std::string list;
-  for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
-  const std::string near = nearest_name(type, types);
-  MM_FAIL("unknown encoder type \"" << type << "\" (" << key << ")"
-          << (near.empty() ? "; known" : "; did you mean \"" + near + "\"? Known") << " types: " << list);
-}
+void check_encoder_type(const std::string& type, const std::string& key) { one_of(type, key, encoder_types()); }
 
 }  // namespace mm::models

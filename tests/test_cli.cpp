@@ -305,22 +305,29 @@ TEST_CASE("config ranges name the key and the allowed range", "[cpu][cli]") {
   REQUIRE_NOTHROW(check_ranges(json{{"optim", {{"momentum", 0.9}, {"lr", 0.01}}}, {"method", {{"lambda", 0.2}}}}));
 }
 
-TEST_CASE("misspelt method, optimizer, schedule, selection metric and encoder type are config errors before any data is read",
+TEST_CASE("misspelt method, method option, optimizer, schedule, selection metric and encoder type are config errors before any data is read",
           "[cpu][cli]") {
   std::string msg = usage_error([&] { resolve(json{{"method", {{"name", "boots"}}}}); });
   REQUIRE(msg.find("unknown method \"boots\" (method.name); did you mean \"boost\"?") != std::string::npos);
   REQUIRE(msg.find("reconboost") != std::string::npos);  // the list of known methods follows
+  msg = usage_error([&] { resolve(json{{"method", {{"fusion", "omga"}}}}); });  // the boost method's own option
+  REQUIRE(msg.find("method.fusion must be one of omega, weights, val_search, got \"omga\"; did you mean \"omega\"?") !=
+          std::string::npos);
+  msg = usage_error([&] { resolve(json{{"method", {{"lambda", 1.5}}}}); });
+  REQUIRE(msg.find("method.lambda") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"optim", {{"name", "adm"}}}}); });
-  REQUIRE(msg.find("optim.name must be sgd, adam or adamw, got \"adm\"") != std::string::npos);
+  REQUIRE(msg.find("optim.name must be one of sgd, adam, adamw, got \"adm\"; did you mean \"adam\"?") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"optim", {{"scheduler", "cosin"}}}}); });
-  REQUIRE(msg.find("optim.scheduler must be") != std::string::npos);
+  REQUIRE(msg.find("optim.scheduler must be one of step, multistep, cosine, plateau, none, got \"cosin\"; did you mean \"cosine\"?") !=
+          std::string::npos);
   msg = usage_error([&] { resolve(json{{"train", {{"select_metric", "f1"}}}}); });
-  REQUIRE(msg.find("train.select_metric must be acc, macro_f1 or map") != std::string::npos);
+  REQUIRE(msg.find("train.select_metric must be one of acc, macro_f1, map, got \"f1\"") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"type", "resnt18"}}}}}}); });
-  REQUIRE(msg.find("unknown encoder type \"resnt18\" (model.encoder.type); did you mean \"resnet18\"?") !=
+  REQUIRE(msg.find("model.encoder.type must be one of auto, mlp, cnn, resnet18, got \"resnt18\"; did you mean \"resnet18\"?") !=
           std::string::npos);
   msg = usage_error([&] { resolve(json{{"model", {{"encoders", {{"video", {{"type", "cn"}}}}}}}}); });
-  REQUIRE(msg.find("(model.encoders.video.type); did you mean \"cnn\"?") != std::string::npos);
+  REQUIRE(msg.find("model.encoders.video.type must be one of") != std::string::npos);
+  REQUIRE(msg.find("did you mean \"cnn\"?") != std::string::npos);
   REQUIRE_NOTHROW(resolve(json{{"method", {{"name", "ogm_ge"}}}, {"optim", {{"name", "adamw"}, {"scheduler", "cosine"}}}}));
 
   // On the command line: exit code 2, and no run directory is made (the data root need not exist).

@@ -1,5 +1,5 @@
 // The config checks shared by every section (engine/json_check.h): edit distance and typo
-// suggestions, JSON kind names, the integer/float rule, array elements, free maps and their
+// suggestions, choices (one_of), JSON kind names, the integer/float rule, array elements, free maps and their
 // checked entries, and the messages a user sees.
 #include <catch2/catch.hpp>
 #include <string>
@@ -48,6 +48,25 @@ TEST_CASE("nearest_name suggests only typos and prefers swapped letters among eq
   // the threshold grows with the length: 3 edits pass for 9+ letters, not for 6
   CHECK(nearest_name("abcdefxyz", {"abcdefghi"}) == "abcdefghi");
   CHECK(nearest_name("abcxyz", {"abcdef"}).empty());
+}
+
+TEST_CASE("one_of returns a listed choice and names the key, the choices and the nearest one otherwise", "[cpu]") {
+  CHECK(one_of("cosine", "optim.scheduler", {"step", "cosine"}) == "cosine");
+  std::string msg;
+  try {
+    one_of("cosin", "optim.scheduler", {"step", "cosine"});
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(contains(msg, "optim.scheduler must be one of step, cosine, got \"cosin\"; did you mean \"cosine\"?"));
+  msg.clear();
+  try {
+    one_of("zzzzzz", "optim.scheduler", {"step", "cosine"});
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(contains(msg, "optim.scheduler must be one of step, cosine, got \"zzzzzz\""));
+  CHECK_FALSE(contains(msg, "did you mean"));  // nothing close enough to be a typo
 }
 
 TEST_CASE("json_kind names every JSON kind, with the right article", "[cpu]") {
