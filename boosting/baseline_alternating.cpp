@@ -121,16 +121,20 @@ void OwmProjector::store(const Tensor& inputs, float alpha, bool normalize) {
 
 // ---- MLA ---------------------------------------------------------------------------------------
 
-void MlaMethod::build(const MethodContext& ctx) {
-  LateFusionMethod::build(ctx);
-  const int64_t M = num_modalities();
-  MM_CHECK(M >= 2, "method mla alternates modalities and needs at least two, the data has " << M);
-  const json& o = options("mla");
+void MlaMethod::read_options(const json& o) {
   project_ = o.at("gradient_modification").get<bool>();
   alpha_ = o.at("owm_alpha").get<float>();
   MM_CHECK(std::isfinite(alpha_) && alpha_ >= 0.0f, "method.mla.owm_alpha must be >= 0, got " << alpha_);
   normalize_ = o.at("normalize_projector").get<bool>();
   fusion_ = one_of(o.at("fusion").get<std::string>(), "method.mla.fusion", {"entropy", "fixed"});
+}
+
+void MlaMethod::build(const MethodContext& ctx) {
+  LateFusionMethod::build(ctx);
+  const int64_t M = num_modalities();
+  MM_CHECK(M >= 2, "method mla alternates modalities and needs at least two, the data has " << M);
+  const json& o = options("mla");
+  read_options(o);
   const json& w = o.at("fusion_weights");
   fixed_weights_.assign(M, 1.0f / static_cast<float>(M));
   if (!w.empty()) {
@@ -329,11 +333,7 @@ ReconBoostLoss reconboost_stage_loss(const Tensor& z, const Tensor& others, cons
   return r;
 }
 
-void ReconBoostMethod::build(const MethodContext& ctx) {
-  LateFusionMethod::build(ctx);
-  const int64_t M = num_modalities();
-  MM_CHECK(M >= 2, "method reconboost alternates modalities and needs at least two, the data has " << M);
-  const json& o = options("reconboost");
+void ReconBoostMethod::read_options(const json& o) {
   by_steps_ = one_of(o.at("stage_unit").get<std::string>(), "method.reconboost.stage_unit",
                      {"epochs", "steps"}) == "steps";
   stage_length_ = o.at("stage_length").get<int64_t>();
@@ -348,10 +348,18 @@ void ReconBoostMethod::build(const MethodContext& ctx) {
   memory_weight_ = o.at("memory_weight").get<float>();
   MM_CHECK(std::isfinite(memory_weight_) && memory_weight_ >= 0.0f,
            "method.reconboost.memory_weight must be >= 0, got " << memory_weight_);
-  const float rate = o.at("boost_rate").get<float>();
-  MM_CHECK(std::isfinite(rate) && rate > 0.0f, "method.reconboost.boost_rate must be > 0, got " << rate);
+  initial_rate_ = o.at("boost_rate").get<float>();
+  MM_CHECK(std::isfinite(initial_rate_) && initial_rate_ > 0.0f,
+           "method.reconboost.boost_rate must be > 0, got " << initial_rate_);
   learn_rate_ = o.at("learn_boost_rate").get<bool>();
-  auto br = net_->add("boost_rate", std::make_shared<BoostRate>(rate, learn_rate_));
+}
+
+void ReconBoostMethod::build(const MethodContext& ctx) {
+  LateFusionMethod::build(ctx);
+  const int64_t M = num_modalities();
+  MM_CHECK(M >= 2, "method reconboost alternates modalities and needs at least two, the data has " << M);
+  read_options(options("reconboost"));
+  auto br = net_->add("boost_rate", std::make_shared<BoostRate>(initial_rate_, learn_rate_));
   br->to(device_);
   rate_module_ = br;
   rate_ = br->value;

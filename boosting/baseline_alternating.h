@@ -73,6 +73,7 @@ class MlaMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "mla"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method").at("mla")); }
   void begin_epoch(int epoch) override;
   // Sum over modalities of the unimodal cross-entropies (what the alternating steps minimise).
   LossOutput loss(const data::Batch& batch) override;
@@ -98,6 +99,8 @@ class MlaMethod : public LateFusionMethod {
   Tensor fusion_weights(const std::vector<Tensor>& logits) const;
 
  private:
+  void read_options(const nlohmann::json& o);  // method.mla, all but fusion_weights
+
   bool project_ = true;
   float alpha_ = 0.01f;
   bool normalize_ = true;
@@ -137,6 +140,7 @@ class ReconBoostMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "reconboost"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method").at("reconboost")); }
   // Adds the learned boosting rate to "shared.head" (when method.reconboost.learn_boost_rate).
   std::vector<std::pair<std::string, std::vector<Tensor>>> param_groups() override;
   void begin_epoch(int epoch) override;
@@ -164,6 +168,7 @@ class ReconBoostMethod : public LateFusionMethod {
   float boost_rate() const;
 
  private:
+  void read_options(const nlohmann::json& o);  // method.reconboost
   LossOutput phase_loss(const data::Batch& b, const Phase& ph);
   // Logits of modality m, detached, with its learner in eval mode (a frozen learner: its
   // BatchNorm statistics do not move either).
@@ -172,6 +177,7 @@ class ReconBoostMethod : public LateFusionMethod {
   bool by_steps_ = false;
   int64_t stage_length_ = 4, correction_length_ = 4;
   float lambda_ = 0.2f, memory_weight_ = 0.5f;
+  float initial_rate_ = 1.0f;  // method.reconboost.boost_rate
   bool learn_rate_ = true;
   std::shared_ptr<nn::Module> rate_module_;
   Tensor rate_;                     // (1): the boosting rate that scales the ensemble's sum

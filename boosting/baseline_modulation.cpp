@@ -10,6 +10,7 @@
 #include "boosting/baselines.h"
 #include "boosting/boost_loss.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::boost {
 
@@ -201,17 +202,20 @@ std::vector<double> agm_coefficients(const std::vector<double>& batch_scores,
 
 // ---- OgmMethod --------------------------------------------------------------------------------
 
-void OgmMethod::build(const MethodContext& ctx) {
-  LateFusionMethod::build(ctx);
-  MM_CHECK(num_modalities() >= 2, "method " << name() << " needs at least two modalities, the data has "
-                                            << num_modalities());
-  const json& o = options("ogm");
+void OgmMethod::read_options(const json& o) {
   opt_o_.alpha = o.at("alpha").get<double>();
   MM_CHECK(opt_o_.alpha > 0.0, "method.ogm.alpha must be > 0, got " << opt_o_.alpha);
   opt_o_.start_epoch = o.at("start_epoch").get<int>();
   opt_o_.end_epoch = o.at("end_epoch").get<int>();
   check_window("ogm", opt_o_.start_epoch, opt_o_.end_epoch);
   opt_o_.continuous = o.at("continuous").get<bool>();
+}
+
+void OgmMethod::build(const MethodContext& ctx) {
+  LateFusionMethod::build(ctx);
+  MM_CHECK(num_modalities() >= 2, "method " << name() << " needs at least two modalities, the data has "
+                                            << num_modalities());
+  read_options(options("ogm"));
   gen_.manual_seed(ctx.config.at("train").at("seed").get<uint64_t>() + kOgmGeSeedOffset);
   scores_.assign(num_modalities(), 0.0);
   coeff_.assign(num_modalities(), 1.0);
@@ -286,13 +290,7 @@ void OgmMethod::load_state(const json& s, const nn::NamedTensors&) {
 
 // ---- AgmMethod --------------------------------------------------------------------------------
 
-void AgmMethod::build(const MethodContext& ctx) {
-  LateFusionMethod::build(ctx);
-  const int64_t M = num_modalities();
-  MM_CHECK(M >= 2, "method agm needs at least two modalities, the data has " << M);
-  MM_CHECK(M <= 10, "method agm computes exact Shapley values over 2^M coalitions; " << M
-                                                                                 << " modalities is too many (at most 10)");
-  const json& o = options("agm");
+void AgmMethod::read_options(const json& o) {
   opt_a_.alpha = o.at("alpha").get<double>();
   MM_CHECK(opt_a_.alpha > 0.0, "method.agm.alpha must be > 0, got " << opt_a_.alpha);
   opt_a_.start_epoch = o.at("start_epoch").get<int>();
@@ -300,12 +298,19 @@ void AgmMethod::build(const MethodContext& ctx) {
   check_window("agm", opt_a_.start_epoch, opt_a_.end_epoch);
   opt_a_.max_ratio_gap = o.at("max_ratio_gap").get<double>();
   MM_CHECK(opt_a_.max_ratio_gap > 0.0, "method.agm.max_ratio_gap must be > 0, got " << opt_a_.max_ratio_gap);
-  opt_a_.running = o.at("running").get<std::string>();
-  MM_CHECK(opt_a_.running == "mean" || opt_a_.running == "ema",
-           "method.agm.running must be \"mean\" or \"ema\", got \"" << opt_a_.running << "\"");
+  opt_a_.running = one_of(o.at("running").get<std::string>(), "method.agm.running", {"mean", "ema"});
   opt_a_.momentum = o.at("momentum").get<double>();
   MM_CHECK(opt_a_.momentum >= 0.0 && opt_a_.momentum < 1.0,
            "method.agm.momentum must lie in [0, 1), got " << opt_a_.momentum);
+}
+
+void AgmMethod::build(const MethodContext& ctx) {
+  LateFusionMethod::build(ctx);
+  const int64_t M = num_modalities();
+  MM_CHECK(M >= 2, "method agm needs at least two modalities, the data has " << M);
+  MM_CHECK(M <= 10, "method agm computes exact Shapley values over 2^M coalitions; " << M
+                                                                                 << " modalities is too many (at most 10)");
+  read_options(options("agm"));
   running_.assign(M, 0.0);
   steps_ = 0;
   scores_.assign(M, 0.0);

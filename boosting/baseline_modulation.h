@@ -94,6 +94,7 @@ class OgmMethod : public LateFusionMethod {
   explicit OgmMethod(bool ge) { opt_o_.ge = ge; }
   std::string name() const override { return opt_o_.ge ? "ogm_ge" : "ogm"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method").at("ogm")); }
   void begin_epoch(int epoch) override;
   LossOutput loss(const data::Batch& batch) override;
   void after_backward() override;
@@ -110,6 +111,8 @@ class OgmMethod : public LateFusionMethod {
   const Generator& noise_generator() const { return gen_; }
 
  private:
+  void read_options(const nlohmann::json& o);  // method.ogm
+
   OgmOptions opt_o_;
   Generator gen_;
   int epoch_ = 0;
@@ -126,6 +129,7 @@ class AgmMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "agm"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method").at("agm")); }
   void begin_epoch(int epoch) override;
   LossOutput loss(const data::Batch& batch) override;
   void after_backward() override;
@@ -145,6 +149,7 @@ class AgmMethod : public LateFusionMethod {
   int64_t running_steps() const { return steps_; }
 
  private:
+  void read_options(const nlohmann::json& o);  // method.agm
   // phi_m from logits already computed on the batch's inputs (M x (B,K)).
   std::vector<std::vector<double>> responses(const std::vector<Tensor>& modality_logits);
 

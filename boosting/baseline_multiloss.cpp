@@ -19,6 +19,7 @@
 #include "boosting/baselines.h"
 #include "boosting/late_fusion.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 
 namespace mm::boost {
 
@@ -231,14 +232,17 @@ class MMParetoMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "mmpareto"; }
 
+  void check_config(const json& config) override { read_options(config.at("method").at("mmpareto")); }
+
+  void read_options(const json& o) {
+    gamma_ = o.at("gamma").get<double>();
+    MM_CHECK(gamma_ > 0.0, "method.mmpareto.gamma must be > 0, got " << gamma_);
+    rescale_ = one_of(o.at("rescale").get<std::string>(), "method.mmpareto.rescale", {"encoder", "tensor"});
+  }
+
   void build(const MethodContext& ctx) override {
     LateFusionMethod::build(ctx);
-    const json& o = options("mmpareto");
-    gamma_ = o.at("gamma").get<double>();
-    rescale_ = o.at("rescale").get<std::string>();
-    MM_CHECK(gamma_ > 0.0, "method.mmpareto.gamma must be > 0, got " << gamma_);
-    MM_CHECK(rescale_ == "encoder" || rescale_ == "tensor",
-             "method.mmpareto.rescale must be \"encoder\" or \"tensor\", got \"" << rescale_ << "\"");
+    read_options(options("mmpareto"));
     // per modality: conflicts, w_mm, cos
     stats_.sums.assign(3 * num_modalities(), 0.0);
   }
@@ -337,9 +341,9 @@ class PmrMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "pmr"; }
 
-  void build(const MethodContext& ctx) override {
-    LateFusionMethod::build(ctx);
-    const json& o = options("pmr");
+  void check_config(const json& config) override { read_options(config.at("method").at("pmr")); }
+
+  void read_options(const json& o) {
     alpha_ = o.at("alpha").get<double>();
     mu_ = o.at("mu").get<double>();
     momentum_ = o.at("momentum").get<double>();
@@ -354,8 +358,12 @@ class PmrMethod : public LateFusionMethod {
     MM_CHECK(end_ == -1 || end_ >= start_, "method.pmr.end_epoch must be -1 (no end) or >= method.pmr.start_epoch ("
                                                << start_ << "), got " << end_);
     MM_CHECK(entropy_epochs_ >= 0, "method.pmr.entropy_epochs must be >= 0, got " << entropy_epochs_);
-    MM_CHECK(rule_ == "ratio" || rule_ == "binary",
-             "method.pmr.coefficient must be \"ratio\" or \"binary\", got \"" << rule_ << "\"");
+    one_of(rule_, "method.pmr.coefficient", {"ratio", "binary"});
+  }
+
+  void build(const MethodContext& ctx) override {
+    LateFusionMethod::build(ctx);
+    read_options(options("pmr"));
     const int64_t M = num_modalities();
     protos_.assign(M, Tensor());
     for (int64_t m = 0; m < M; ++m)

@@ -10,6 +10,7 @@
 #include "boosting/metrics.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/json_check.h"
 #include "engine/ops.h"
 
 namespace mm::boost {
@@ -109,12 +110,8 @@ std::vector<double> json_doubles(const json& j) { return j.get<std::vector<doubl
 
 // ---- MSLR ---------------------------------------------------------------------------------------
 
-void MslrMethod::build(const MethodContext& ctx) {
-  LateFusionMethod::build(ctx);
-  const json& o = options("mslr");
-  strategy_ = o.at("strategy").get<std::string>();
-  MM_CHECK(strategy_ == "keep" || strategy_ == "smooth" || strategy_ == "dynamic",
-           "method.mslr.strategy must be keep, smooth or dynamic, got \"" << strategy_ << "\"");
+void MslrMethod::read_options(const json& o) {
+  strategy_ = one_of(o.at("strategy").get<std::string>(), "method.mslr.strategy", {"keep", "smooth", "dynamic"});
   window_ = o.at("window").get<int>();
   MM_CHECK(window_ >= 1, "method.mslr.window must be >= 1 epoch, got " << window_);
   update_every_ = o.at("update_every").get<int>();
@@ -126,6 +123,12 @@ void MslrMethod::build(const MethodContext& ctx) {
   MM_CHECK(min_factor_ > 0.0, "method.mslr.min_factor must be > 0, got " << min_factor_);
   MM_CHECK(max_factor_ >= min_factor_, "method.mslr.max_factor must be >= method.mslr.min_factor ("
                                            << min_factor_ << "), got " << max_factor_);
+}
+
+void MslrMethod::build(const MethodContext& ctx) {
+  LateFusionMethod::build(ctx);
+  const json& o = options("mslr");
+  read_options(o);
   const int64_t M = num_modalities();
   initial_.assign(M, 1.0);
   const json& f = o.at("lr_factors");
@@ -237,19 +240,21 @@ void MslrMethod::load_state(const json& st, const nn::NamedTensors&) {
 
 // ---- G-Blend ------------------------------------------------------------------------------------
 
+void GBlendMethod::read_options(const json& o) {
+  super_epoch_ = o.at("super_epoch").get<int>();
+  MM_CHECK(super_epoch_ >= 1, "method.gblend.super_epoch must be >= 1 epoch, got " << super_epoch_);
+  gain_mode_ = one_of(o.at("gain").get<std::string>(), "method.gblend.gain", {"abs", "positive"});
+  eps_ = o.at("eps").get<double>();
+  MM_CHECK(eps_ > 0.0, "method.gblend.eps must be > 0, got " << eps_);
+  for (const auto& v : o.at("initial_weights"))
+    MM_CHECK(v.is_number(), "method.gblend.initial_weights must hold numbers, got " << v.dump());
+}
+
 void GBlendMethod::build(const MethodContext& ctx) {
   LateFusionMethod::build(ctx);
   const json& o = options("gblend");
-  super_epoch_ = o.at("super_epoch").get<int>();
-  MM_CHECK(super_epoch_ >= 1, "method.gblend.super_epoch must be >= 1 epoch, got " << super_epoch_);
-  gain_mode_ = o.at("gain").get<std::string>();
-  MM_CHECK(gain_mode_ == "abs" || gain_mode_ == "positive",
-           "method.gblend.gain must be \"abs\" or \"positive\", got \"" << gain_mode_ << "\"");
-  eps_ = o.at("eps").get<double>();
-  MM_CHECK(eps_ > 0.0, "method.gblend.eps must be > 0, got " << eps_);
+  read_options(o);
   const int64_t B = num_branches();
-  for (const auto& v : o.at("initial_weights"))
-    MM_CHECK(v.is_number(), "method.gblend.initial_weights must hold numbers, got " << v.dump());
   const auto w0 = json_doubles(o.at("initial_weights"));
   if (w0.empty()) {
     weights_.assign(B, 1.0 / static_cast<double>(B));

@@ -82,6 +82,7 @@ class MslrMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "mslr"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method").at("mslr")); }
   void attach_optimizer(optim::Optimizer* opt) override;
   nlohmann::json end_epoch(int epoch) override;
   Tensor fuse_validation(const std::vector<Tensor>& modality_logits, const Tensor& labels) override;
@@ -95,6 +96,7 @@ class MslrMethod : public LateFusionMethod {
   const std::string& strategy() const { return strategy_; }
 
  private:
+  void read_options(const nlohmann::json& o);  // method.mslr: what needs no data
   // Sets base_lr of each "mod.<name>" group to its attach-time base_lr * f_m.
   void apply_factors();
   nlohmann::json factors_json() const;
@@ -120,6 +122,7 @@ class GBlendMethod : public LateFusionMethod {
  public:
   std::string name() const override { return "gblend"; }
   void build(const MethodContext& ctx) override;
+  void check_config(const nlohmann::json& config) override { read_options(config.at("method").at("gblend")); }
   void begin_epoch(int epoch) override;
   LossOutput loss(const data::Batch& batch) override;
   nlohmann::json end_epoch(int epoch) override;
@@ -137,6 +140,7 @@ class GBlendMethod : public LateFusionMethod {
   std::vector<double> train_ce() const;
 
  private:
+  void read_options(const nlohmann::json& o);  // method.gblend: what needs no data
   nlohmann::json named(const std::vector<double>& v) const;
 
   // options

@@ -386,7 +386,7 @@ TEST_CASE("modulation options: defaults, and out-of-range values rejected naming
   mmtest::check_setup_rejects(small_config("ogm", 4, {{"ogm", {{"start_epoch", 5}, {"end_epoch", 5}}}}), s.train,
                               "method.ogm.end_epoch must be > start_epoch");
   mmtest::check_setup_rejects(small_config("agm", 4, {{"agm", {{"running", "median"}}}}), s.train,
-                              "method.agm.running must be \"mean\" or \"ema\"");
+                              "method.agm.running must be one of mean, ema, got \"median\"");
   mmtest::check_setup_rejects(small_config("agm", 4, {{"agm", {{"momentum", 1.0}}}}), s.train,
                               "method.agm.momentum must lie in [0, 1)");
 }

@@ -305,7 +305,7 @@ TEST_CASE("config ranges name the key and the allowed range", "[cpu][cli]") {
   REQUIRE_NOTHROW(check_ranges(json{{"optim", {{"momentum", 0.9}, {"lr", 0.01}}}, {"method", {{"lambda", 0.2}}}}));
 }
 
-TEST_CASE("misspelt method, method option, optimizer, schedule, selection metric and encoder type are config errors before any data is read",
+TEST_CASE("misspelt method, method options, optimizer, schedule, selection metric and encoder type are config errors before any data is read",
           "[cpu][cli]") {
   std::string msg = usage_error([&] { resolve(json{{"method", {{"name", "boots"}}}}); });
   REQUIRE(msg.find("unknown method \"boots\" (method.name); did you mean \"boost\"?") != std::string::npos);
@@ -313,6 +313,13 @@ TEST_CASE("misspelt method, method option, optimizer, schedule, selection metric
   msg = usage_error([&] { resolve(json{{"method", {{"fusion", "omga"}}}}); });  // the boost method's own option
   REQUIRE(msg.find("method.fusion must be one of omega, weights, val_search, got \"omga\"; did you mean \"omega\"?") !=
           std::string::npos);
+  // A comparison method's options, only when that method is chosen.
+  msg = usage_error([&] { resolve(json{{"method", {{"name", "mla"}, {"mla", {{"fusion", "entropi"}}}}}}); });
+  REQUIRE(msg.find("method.mla.fusion must be one of entropy, fixed, got \"entropi\"; did you mean \"entropy\"?") !=
+          std::string::npos);
+  REQUIRE_NOTHROW(resolve(json{{"method", {{"name", "boost"}, {"mla", {{"fusion", "entropi"}}}}}}));
+  msg = usage_error([&] { resolve(json{{"method", {{"name", "reconboost"}, {"reconboost", {{"stage_length", 0}}}}}}); });
+  REQUIRE(msg.find("method.reconboost.stage_length must be >= 1") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"method", {{"lambda", 1.5}}}}); });
   REQUIRE(msg.find("method.lambda") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"optim", {{"name", "adm"}}}}); });

@@ -69,12 +69,13 @@ inline std::map<std::string, std::vector<float>> tensors_of(const std::string& p
   return out;
 }
 
-// Setting up a trainer for `cfg` on `stream` must fail with an mm::Error whose message
-// contains `text`.
+// Making a trainer for `cfg` and setting it up on `stream` must fail with an mm::Error whose
+// message contains `text` (options that need no data fail in the constructor, the others in
+// setup).
 inline void check_setup_rejects(const nlohmann::json& cfg, mm::data::BatchStream& stream,
                                 const std::string& text) {
-  mm::boost::Trainer tr(cfg);
   try {
+    mm::boost::Trainer tr(cfg);  // options that need no data are checked here already
     tr.setup(stream);
     FAIL("accepted: " << cfg["method"].dump());
   } catch (const mm::Error& e) {
