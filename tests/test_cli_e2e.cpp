@@ -3,7 +3,8 @@
 // Ctrl-C and resumed ends with exactly the numbers of an uninterrupted run; --seeds writes
 // one run per seed and an aggregate; a run that failed before its first checkpoint is started
 // again by the same command, one with work in it is not; a run that fails on bad data after a
-// checkpoint names the way to resume it, and resumes to the numbers of an unbroken run.
+// checkpoint names the way to resume it, and resumes to the numbers of an unbroken run; with
+// data.skip_bad_samples bad samples are dropped and reported.
 #include <unistd.h>
 
 #include <atomic>
@@ -333,5 +334,52 @@ TEST_CASE("a run that fails on bad data after a checkpoint says how to resume, a
   r = run_cli({"train", "--config", cfg, "--out", (root / "fresh").string()});
   REQUIRE(r.code == 1);
   REQUIRE(r.err.find("--resume") == std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("with data.skip_bad_samples a run drops bad samples and reports which; without it the error names the option",
+          "[cpu][cli][e2e]") {
+  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_skip_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  make_dataset(root / "data");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  fs::resize_file(root / "data" / "b" / "train7.npy", 30);  // fails when loaded
+  fs::remove(root / "data" / "a" / "train11.npy");           // missing: dropped when the list is read
+
+  RunResult r = run_cli({"train", "--config", cfg, "--out", (root / "strict").string(), "--epochs", "2"});
+  REQUIRE(r.code == 1);
+
+  const fs::path run = root / "skip";
+  r = run_cli({"train", "--config", cfg, "--out", run.string(), "--epochs", "2", "--set", "data.skip_bad_samples=true"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(r.out.find("data.skip_bad_samples: train: 1 row(s) dropped from the list") != std::string::npos);
+  const json report = read_json((run / "report.json").string());
+  const json& sk = report.at("skipped_samples");
+  // Validation is carved from the training list: its dropped row is train's, listed once.
+  REQUIRE(sk.size() <= 2);
+  REQUIRE(sk.at("train").at("at_scan") == 1);
+  const std::string messages = sk.dump();
+  REQUIRE(messages.find("train11.npy") != std::string::npos);
+  REQUIRE(messages.find("train7.npy") != std::string::npos);  // in train or val, wherever it fell
+  int64_t failures = 0;
+  for (auto it = sk.begin(); it != sk.end(); ++it) failures += it.value().at("load_failures").get<int64_t>();
+  REQUIRE(failures >= 2);  // the bad file, met in each of the two epochs (or each validation pass)
+  std::ifstream md(run / "report.md");
+  std::stringstream text;
+  text << md.rdbuf();
+  REQUIRE(text.str().find("## Samples skipped (data.skip_bad_samples)") != std::string::npos);
+  REQUIRE(text.str().find("train7.npy") != std::string::npos);
+  // eval reads the run's config, the option included: the test split had nothing to drop.
+  r = run_cli({"eval", "--run", run.string(), "--split", "test"});
+  REQUIRE(r.code == 0);
+  REQUIRE(read_json((run / "eval_test.json").string()).at("skipped_samples") == json::object());
+
+  // Without the option the load error says how to drop such samples.
+  fs::copy_file(root / "data" / "a" / "train10.npy", root / "data" / "a" / "train11.npy");
+  r = run_cli({"train", "--config", cfg, "--out", (root / "strict2").string(), "--epochs", "1"});
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("train7.npy") != std::string::npos);
+  REQUIRE(r.err.find("data.skip_bad_samples = true drops such samples instead") != std::string::npos);
   fs::remove_all(root);
 }

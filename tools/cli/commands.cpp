@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "boosting/trainer.h"
@@ -367,6 +368,38 @@ void write_predictions(const std::string& path, const mm::boost::EvalResult& r, 
 
 // Trains one run directory to the end (or until Ctrl-C) and writes its report.
 // `resume`: continue from RUN_DIR/checkpoints/last.safetensors when present.
+// What the loader dropped under data.skip_bad_samples, per split: rows dropped when the list was
+// read, sample loads that failed (each epoch that meets a bad sample counts it again), and the
+// messages not already given for an earlier split (the first 50). A split that dropped nothing,
+// or only the rows of a list an earlier split read too (validation carved from the training
+// list), is left out.
+json skipped_samples(const std::vector<std::pair<std::string, const mm::data::Stream*>>& streams) {
+  json out = json::object();
+  std::set<std::string> seen;
+  for (const auto& [split, stream] : streams) {
+    if (!stream) continue;
+    const mm::data::LoadStats st = stream->stats();
+    json first = json::array();
+    for (const auto& m : st.skipped) {
+      if (first.size() < 50 && seen.insert(m).second) first.push_back(m);
+    }
+    if (first.empty() && st.skipped_at_load == 0) continue;
+    out[split] = {{"at_scan", st.skipped_at_scan}, {"load_failures", st.skipped_at_load}, {"messages", first}};
+  }
+  return out;
+}
+
+void print_skipped(std::ostream& out, const json& skipped) {
+  for (auto it = skipped.begin(); it != skipped.end(); ++it) {
+    const json& s = it.value();
+    out << "  data.skip_bad_samples: " << it.key() << ": " << s["at_scan"].get<int64_t>()
+        << " row(s) dropped from the list, " << s["load_failures"].get<int64_t>() << " failed load(s)";
+    const size_t n = s["messages"].size();
+    if (n > 0) out << "; the first of " << n << " message(s): " << s["messages"][0].get<std::string>();
+    out << "\n";
+  }
+}
+
 json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedArgs& a, Console& con) {
   fs::create_directories(fs::path(run_dir) / "checkpoints");
   cfg["train"]["checkpoint_dir"] = (fs::path(run_dir) / "checkpoints").string();
@@ -398,6 +431,12 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
           << (val ? std::to_string(val->num_samples()) : std::string("none")) << ", test "
           << (test ? std::to_string(test->num_samples()) : std::string("none")) << "\n";
   if (!val) con.out << "  no validation split (data.val_fraction = 0): the last epoch counts as best\n";
+  const bool skipping = cfg["data"].value("skip_bad_samples", false);
+  auto split_streams = [&] {
+    return std::vector<std::pair<std::string, const mm::data::Stream*>>{
+        {"train", train.get()}, {"val", val.get()}, {"test", test.get()}};
+  };
+  if (skipping) print_skipped(con.out, skipped_samples(split_streams()));
   con.out << std::flush;
 
   mm::boost::Trainer trainer(sections_of(cfg));
@@ -457,6 +496,11 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   }
   json report = make_report(in);
   report["runtime"] = runtime;
+  if (skipping) {
+    report["skipped_samples"] = skipped_samples(split_streams());
+    print_skipped(con.out, report["skipped_samples"]);
+    if (!report["skipped_samples"].empty()) con.out << "  (every message: report.md, \"Samples skipped\")\n";
+  }
   report["checkpoint"] = best.empty() ? json(nullptr) : json(best);
   json plot_files = json::array();
   for (const auto& p : plots) plot_files.push_back((fs::path("plots") / fs::path(p).filename()).string());
@@ -677,9 +721,11 @@ int cmd_eval(const ParsedArgs& a, Console& con) {
   out["runtime"] = runtime_of(cfg);
   out["metrics"] = split_metrics(r.to_json(), modalities);
   out["details"] = r.to_json();
+  if (cfg["data"].value("skip_bad_samples", false)) out["skipped_samples"] = skipped_samples({{split, stream.get()}});
   write_file_atomic((fs::path(dir) / ("eval_" + split + ".json")).string(), out.dump(2) + "\n");
   con.out << dir << ": " << split << " split, " << r.labels.size() << " samples, checkpoint " << ckpt << "\n";
   print_cuda_settings(out["runtime"], con.out);
+  if (out.contains("skipped_samples")) print_skipped(con.out, out["skipped_samples"]);
   print_split_table(con.out, out["metrics"], modalities);
   con.out << "wrote " << dir << "/eval_" << split << ".json\n";
   return 0;

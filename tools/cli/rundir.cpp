@@ -287,6 +287,15 @@ std::string report_markdown(const json& r) {
     o << "\n## " << (std::string(split) == "test" ? "Test" : "Validation") << " (checkpoint chosen on validation)\n\n";
     metrics_table(o, r[split], order);
   }
+  if (r.contains("skipped_samples") && r["skipped_samples"].is_object() && !r["skipped_samples"].empty()) {
+    o << "\n## Samples skipped (data.skip_bad_samples)\n\n";
+    for (auto it = r["skipped_samples"].begin(); it != r["skipped_samples"].end(); ++it) {
+      const json& sk = it.value();
+      o << "- " << it.key() << ": " << sk.value("at_scan", 0) << " row(s) dropped from the list, "
+        << sk.value("load_failures", 0) << " failed load(s)\n";
+      for (const auto& m : sk.value("messages", json::array())) o << "  - `" << m.get<std::string>() << "`\n";
+    }
+  }
   if (r.contains("plots") && r["plots"].is_array() && !r["plots"].empty()) {
     o << "\n## Plots\n\n";
     for (const auto& p : r["plots"]) {
