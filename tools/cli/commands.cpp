@@ -366,8 +366,6 @@ void write_predictions(const std::string& path, const mm::boost::EvalResult& r, 
 
 // ---- train ------------------------------------------------------------------------------
 
-// Trains one run directory to the end (or until Ctrl-C) and writes its report.
-// `resume`: continue from RUN_DIR/checkpoints/last.safetensors when present.
 // What the loader dropped under data.skip_bad_samples, per split: rows dropped when the list was
 // read, sample loads that failed (each epoch that meets a bad sample counts it again), and the
 // messages not already given for an earlier split (the first 50). A split that dropped nothing,
@@ -400,6 +398,8 @@ void print_skipped(std::ostream& out, const json& skipped) {
   }
 }
 
+// Trains one run directory to the end (or until Ctrl-C) and writes its report.
+// `resume`: continue from RUN_DIR/checkpoints/last.safetensors when present.
 json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedArgs& a, Console& con) {
   fs::create_directories(fs::path(run_dir) / "checkpoints");
   cfg["train"]["checkpoint_dir"] = (fs::path(run_dir) / "checkpoints").string();
@@ -499,7 +499,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   if (skipping) {
     report["skipped_samples"] = skipped_samples(split_streams());
     print_skipped(con.out, report["skipped_samples"]);
-    if (!report["skipped_samples"].empty()) con.out << "  (every message: report.md, \"Samples skipped\")\n";
+    if (!report["skipped_samples"].empty()) con.out << "  (the messages, up to 50 a split: report.md, \"Samples skipped\")\n";
   }
   report["checkpoint"] = best.empty() ? json(nullptr) : json(best);
   json plot_files = json::array();
