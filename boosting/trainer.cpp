@@ -58,10 +58,10 @@ data::Batch to_device(const data::Batch& b, Device d) {
 }
 
 double select_value(const ClassificationMetrics& m, const std::string& key) {
-  one_of(key, "train.select_metric", {"acc", "macro_f1", "map"});
   if (key == "acc") return m.acc;
   if (key == "macro_f1") return m.macro_f1;
   if (key == "map") return m.map;
+  one_of(key, "train.select_metric", {"acc", "macro_f1", "map"});  // throws: none of them
   MM_FAIL("train.select_metric \"" << key << "\" has no metric");
 }
 

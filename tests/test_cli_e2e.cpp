@@ -69,6 +69,15 @@ void make_dataset(const fs::path& dir) {
   std::ofstream(dir / "tiny.json") << cfg.dump(2);
 }
 
+// A fresh folder for one test case with the tiny dataset in ROOT/data (its config:
+// ROOT/data/tiny.json).
+fs::path fresh_root(const std::string& tag) {
+  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  make_dataset(root / "data");
+  return root;
+}
+
 // What must match between two runs: everything in the records but the clocks.
 json without_timing(json rec) {
   for (const char* k : {"seconds", "train_seconds", "samples_per_s", "created"}) rec.erase(k);
@@ -86,9 +95,7 @@ extern "C" void ignore_sigint(int) {}
 }  // namespace
 
 TEST_CASE("train writes a complete run directory; eval reproduces the report; compare tabulates it", "[cpu][cli][e2e]") {
-  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  make_dataset(root / "data");
+  const fs::path root = fresh_root("e2e");
   const std::string cfg = (root / "data" / "tiny.json").string();
   const fs::path runA = root / "runA";
 
@@ -219,9 +226,7 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
 TEST_CASE("train and eval on cuda record the GPU and the settings that change its numbers",
           "[cuda][cli][e2e]") {
   SKIP_WITHOUT_CUDA();
-  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_cuda_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  make_dataset(root / "data");
+  const fs::path root = fresh_root("cuda");
   const fs::path run = root / "run";
   RunResult r = run_cli({"train", "--config", (root / "data" / "tiny.json").string(), "--out", run.string(),
                          "--device", "cuda", "--epochs", "1"});
@@ -252,9 +257,7 @@ TEST_CASE("train and eval on cuda record the GPU and the settings that change it
 
 TEST_CASE("a run that failed before its first checkpoint is started afresh by the same command; one with a checkpoint is refused",
           "[cpu][cli][e2e]") {
-  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_restart_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  make_dataset(root / "data");
+  const fs::path root = fresh_root("e2e_restart");
   const std::string cfg = (root / "data" / "tiny.json").string();
   const fs::path bad = root / "data" / "a" / "train5.npy";
   const fs::path saved = root / "train5.npy.good";
@@ -295,9 +298,7 @@ TEST_CASE("a run that failed before its first checkpoint is started afresh by th
 
 TEST_CASE("a run that fails on bad data after a checkpoint says how to resume, and resumes to the numbers of an unbroken run",
           "[cpu][cli][e2e]") {
-  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_fail_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  make_dataset(root / "data");
+  const fs::path root = fresh_root("e2e_fail");
   const std::string cfg = (root / "data" / "tiny.json").string();
   const fs::path file = root / "data" / "b" / "train7.npy";
   const fs::path saved = root / "train7.npy.good";
@@ -339,9 +340,7 @@ TEST_CASE("a run that fails on bad data after a checkpoint says how to resume, a
 
 TEST_CASE("with data.skip_bad_samples a run drops bad samples and reports which; without it the error names the option",
           "[cpu][cli][e2e]") {
-  const fs::path root = fs::temp_directory_path() / ("mmboost_test_cli_e2e_skip_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  make_dataset(root / "data");
+  const fs::path root = fresh_root("e2e_skip");
   const std::string cfg = (root / "data" / "tiny.json").string();
   fs::resize_file(root / "data" / "b" / "train7.npy", 30);  // fails when loaded
   fs::remove(root / "data" / "a" / "train11.npy");           // missing: dropped when the list is read
