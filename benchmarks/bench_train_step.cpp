@@ -406,6 +406,13 @@ int run(const Options& o, const std::string& exe_path) {
   if (dev == mm::Device::CUDA) {
     j["cudnn_deterministic"] = cuda.conv_deterministic;
     j["cudnn_benchmark"] = cuda.conv_benchmark;
+    // The loaded cuDNN in the encoding of PyTorch's `cudnn` field (torch.backends.cudnn.version()),
+    // so that the two sides' lines say whether they ran the same library.
+    if (cuda.cudnn > 0) {
+      j["cudnn"] = cuda.cudnn;
+      j["cudnn_built"] = cuda.cudnn_built;
+      j["cuda_runtime"] = cuda.cuda_runtime;
+    }
   }
   j["fused"] = fused;
   j["warmup"] = o.warmup;

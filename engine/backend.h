@@ -176,13 +176,36 @@ void reset_conv_calls();
 // mode (MMBOOST_CUDNN_BENCHMARK); engine/cuda/runtime.h has the details. `gpu` is empty
 // without CUDA; on the emulated device, which runs the CPU backend, the three settings do not
 // apply and read as their defaults.
+//
+// The library versions say which CUDA and cuDNN computed a run: `cuda_runtime`, the CUDA
+// runtime the program runs with, and `cuda_driver`, the newest CUDA the driver supports (both
+// 1000 major + 10 minor, e.g. 13000); `cudnn`, the cuDNN library loaded at run time, and
+// `cudnn_built`, the one whose header the build compiled against (cuDNN 9's encoding, 10000
+// major + 100 minor + patch, e.g. 91400). Zero where there is no such library (no CUDA, the
+// emulated device).
 struct Settings {
   std::string gpu;
   bool tf32 = false;
   bool conv_deterministic = true;
   bool conv_benchmark = false;
+  int cuda_runtime = 0;
+  int cuda_driver = 0;
+  int cudnn = 0;
+  int cudnn_built = 0;
 };
 Settings settings();
+
+// "13.0" for 13000: the CUDA runtime's and driver's version encoding.
+inline std::string cuda_version_name(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+}
+// "9.14.0" for 91400 (cuDNN 9 and later: 10000 major + 100 minor + patch), "8.9.7" for 8907
+// (cuDNN 8 and earlier: 1000 major + 100 minor + patch).
+inline std::string cudnn_version_name(int v) {
+  const int major = v >= 90000 ? v / 10000 : v / 1000;
+  const int minor = v >= 90000 ? v / 100 % 100 : v % 1000 / 100;
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(v % 100);
+}
 }  // namespace cuda
 
 #define MM_DISPATCH(device, fn, ...) \

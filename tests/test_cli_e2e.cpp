@@ -239,12 +239,22 @@ TEST_CASE("train and eval on cuda record the GPU and the settings that change it
     return v && std::string(v) == value;
   };
   const bool emulated = mm::cuda::emulated();
-  const json want = {{"device", "cuda"},
-                     {"threads", 1},
-                     {"gpu", emulated ? "emulated device (CPU backend)" : mm::cuda::settings().gpu},
-                     {"tf32", !emulated && env_is("MMBOOST_TF32", "1")},
-                     {"cudnn_deterministic", emulated || !env_is("MMBOOST_CUDNN_DETERMINISTIC", "0")},
-                     {"cudnn_benchmark", !emulated && env_is("MMBOOST_CUDNN_BENCHMARK", "1")}};
+  const mm::cuda::Settings s = mm::cuda::settings();
+  json want = {{"device", "cuda"},
+               {"threads", 1},
+               {"gpu", emulated ? "emulated device (CPU backend)" : s.gpu},
+               {"tf32", !emulated && env_is("MMBOOST_TF32", "1")},
+               {"cudnn_deterministic", emulated || !env_is("MMBOOST_CUDNN_DETERMINISTIC", "0")},
+               {"cudnn_benchmark", !emulated && env_is("MMBOOST_CUDNN_BENCHMARK", "1")}};
+  // The CUDA and cuDNN versions, on a device that has them (cuDNN 9 or later: the build needs it).
+  if (!emulated) {
+    REQUIRE(s.cuda_runtime >= 12000);
+    REQUIRE(s.cudnn >= 90000);
+    want["cuda_runtime"] = mm::cuda::cuda_version_name(s.cuda_runtime);
+    want["cuda_driver"] = mm::cuda::cuda_version_name(s.cuda_driver);
+    want["cudnn"] = mm::cuda::cudnn_version_name(s.cudnn);
+    want["cudnn_built"] = mm::cuda::cudnn_version_name(s.cudnn_built);
+  }
   const json report = read_json((run / "report.json").string());
   REQUIRE(report["runtime"] == want);
   REQUIRE_FALSE(want["gpu"].get<std::string>().empty());

@@ -39,6 +39,36 @@ void same_ints(const Tensor& a, const Tensor& b, const std::string& what) {
 
 // ---- runtime ---------------------------------------------------------------------------------
 
+TEST_CASE("cuda_version_name and cudnn_version_name decode the libraries' version numbers",
+          "[cpu]") {
+  // cudaRuntimeGetVersion / cudaDriverGetVersion: 1000 major + 10 minor.
+  CHECK(cuda::cuda_version_name(13000) == "13.0");
+  CHECK(cuda::cuda_version_name(12080) == "12.8");
+  CHECK(cuda::cuda_version_name(11020) == "11.2");
+  // cudnnGetVersion: from cuDNN 9 on 10000 major + 100 minor + patch, before it 1000 major +
+  // 100 minor + patch.
+  CHECK(cuda::cudnn_version_name(91400) == "9.14.0");
+  CHECK(cuda::cudnn_version_name(91900) == "9.19.0");
+  CHECK(cuda::cudnn_version_name(90102) == "9.1.2");
+  CHECK(cuda::cudnn_version_name(8907) == "8.9.7");
+  CHECK(cuda::cudnn_version_name(8100) == "8.1.0");
+}
+
+TEST_CASE("cuda settings name the CUDA runtime and the loaded cuDNN", "[cuda]") {
+  SKIP_WITHOUT_CUDA();
+  const cuda::Settings s = cuda::settings();
+  REQUIRE_FALSE(s.gpu.empty());
+  if (cuda::emulated()) {  // the CPU backend: no CUDA or cuDNN library behind it
+    CHECK(s.cuda_runtime == 0);
+    CHECK(s.cudnn == 0);
+    return;
+  }
+  CHECK(s.cuda_runtime >= 12000);
+  CHECK(s.cuda_driver >= 12000);
+  CHECK(s.cudnn >= 90000);  // the build needs cuDNN 9
+  CHECK(s.cudnn_built >= 90000);
+}
+
 TEST_CASE("cuda runtime: device count, allocator reuse and host/device copies", "[cuda]") {
   SKIP_WITHOUT_CUDA();
   REQUIRE(cuda::device_count() >= 1);

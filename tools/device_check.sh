@@ -20,6 +20,10 @@
 #                         used when the machine lacks Eigen, nlohmann-json, Catch2, stb,
 #                         libsndfile, FFTW, libsamplerate or pkg-config (default .deps/root)
 #   MMBOOST_BUILD_DIR     build folder (default /tmp/mmboost-device-build)
+#   MMBOOST_DEVICE_CUDNN  which cuDNN to build against first: pytorch (default: the one PyTorch
+#                         loads, from its nvidia-cudnn wheel, so that both sides run the same
+#                         library) or system (the toolkit's or the machine's); the other is the
+#                         fallback should configure or build fail
 #   MMBOOST_DEVICE_BUDGET total seconds for the script (default 470)
 #   MMBOOST_BENCH_REPS    timed repetitions per benchmark measurement (default 10 here)
 #   MMBOOST_TRAIN_STEPS   timed steps per train-step measurement (default 20, after 3 warm-up)
@@ -126,26 +130,46 @@ if [[ -d "$deps/usr" ]]; then
   fi
 fi
 
-# ---- cuDNN: the toolkit's, a system one, or the one inside PyTorch's wheels ----------------
-cudnn_inc="" cudnn_lib=""
-py_cudnn=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
-for d in /usr/local/cuda/include /usr/include /usr/include/x86_64-linux-gnu /usr/local/include \
-  ${py_cudnn:+$py_cudnn/include}; do
-  if [[ -f "$d/cudnn.h" ]]; then cudnn_inc=$d; break; fi
-done
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu /usr/local/lib \
-  ${py_cudnn:+$py_cudnn/lib}; do
-  for f in "$d/libcudnn.so" "$d/libcudnn.so.9"; do
-    if [[ -e "$f" ]]; then cudnn_lib=$f; break 2; fi
+# ---- cuDNN: the one PyTorch loads, else the machine's ---------------------------------------
+# Both sides of each comparison should run the same cuDNN. On 2026-11-27 ours was the image's
+# 9.14 and PyTorch's the 9.19 of its nvidia-cudnn wheel, a difference the convolution timings
+# could not be told apart from. So the build takes the wheel's cuDNN (header and library) when
+# it has both, else the machine's (the toolkit's or a system one); MMBOOST_DEVICE_CUDNN=system
+# prefers the machine's. Should configure or build fail with the first, the other is tried in a
+# fresh build folder. Each program then reports the cuDNN it loaded (bench.jsonl: "cudnn").
+cudnn_version_of() {  # cudnn_version_of INCLUDE_DIR -> "9.19.0", from cudnn_version.h
+  awk '$1 == "#define" && $2 ~ /^CUDNN_(MAJOR|MINOR|PATCHLEVEL)$/ { v[$2] = $3 }
+       END { if (v["CUDNN_MAJOR"] != "") printf "%s.%s.%s", v["CUDNN_MAJOR"], v["CUDNN_MINOR"], v["CUDNN_PATCHLEVEL"] }' \
+    "$1/cudnn_version.h" 2>/dev/null
+}
+find_cudnn() {  # find_cudnn "INCLUDE_DIRS" "LIBRARY_DIRS" -> "INCLUDE_DIR LIBRARY" of the first found
+  local inc="" lib="" d f
+  for d in $1; do
+    if [[ -f "$d/cudnn.h" ]]; then inc=$d; break; fi
   done
+  for d in $2; do
+    for f in "$d/libcudnn.so" "$d/libcudnn.so.9"; do
+      if [[ -e "$f" ]]; then lib=$f; break 2; fi
+    done
+  done
+  if [[ -n "$inc" && -n "$lib" ]]; then echo "$inc $lib"; fi
+}
+py_cudnn=$("${py[@]}" -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+cudnn_pytorch=""
+[[ -n "$py_cudnn" ]] && cudnn_pytorch=$(find_cudnn "$py_cudnn/include" "$py_cudnn/lib")
+cudnn_system=$(find_cudnn "/usr/local/cuda/include /usr/include /usr/include/x86_64-linux-gnu /usr/local/include" \
+  "/usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu /usr/local/lib")
+order=(pytorch system)
+[[ "${MMBOOST_DEVICE_CUDNN:-pytorch}" == system ]] && order=(system pytorch)
+cudnn_tries=()
+for c in "${order[@]}"; do
+  v=cudnn_$c
+  if [[ -n "${!v}" ]]; then
+    cudnn_tries+=("$c")
+    say "cuDNN ($c): ${!v} (version $(cudnn_version_of "${!v% *}"))"
+  fi
 done
-if [[ -n "$cudnn_inc" && -n "$cudnn_lib" ]]; then
-  say "cuDNN: $cudnn_inc, $cudnn_lib"
-  cmake_extra+=("-DCUDNN_INCLUDE_DIR=$cudnn_inc" "-DCUDNN_LIBRARY=$cudnn_lib")
-  export LD_LIBRARY_PATH=$(dirname "$cudnn_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-else
-  say "cuDNN not found (header '$cudnn_inc', library '$cudnn_lib'); configure will fail"
-fi
+((${#cudnn_tries[@]})) || say "cuDNN not found (neither PyTorch's wheel nor the machine has cudnn.h and libcudnn); configure will fail"
 
 # ---- configure and build -------------------------------------------------------------------
 gen=()
@@ -154,9 +178,42 @@ targets=(test_cuda_ops test_cuda_kernels test_cuda_trainer bench_train_step mmbo
 # The kernel benchmarks exist only where the kernels are compiled (not on the emulated device).
 [[ "${MMBOOST_DEVICE_CUDA:-ON}" != EMULATE ]] &&
   targets+=(bench_fused_hidden bench_boost_loss bench_ogm_score_sum)
-run_step configure 90 "$log" cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DMMBOOST_CUDA="${MMBOOST_DEVICE_CUDA:-ON}" -DMMBOOST_CUDA_ARCHS="$arch" -DMMBOOST_BUILD_BENCHMARKS=ON "${cmake_extra[@]}"
-run_step build 300 "$log" cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
+build_with() {  # build_with SUFFIX [CUDNN_INCLUDE_DIR CUDNN_LIBRARY]: configure + build steps
+  local suffix=$1
+  shift
+  local cudnn_args=()
+  (($#)) && cudnn_args=("-DCUDNN_INCLUDE_DIR=$1" "-DCUDNN_LIBRARY=$2")
+  run_step "configure$suffix" 90 "$log" cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DMMBOOST_CUDA="${MMBOOST_DEVICE_CUDA:-ON}" -DMMBOOST_CUDA_ARCHS="$arch" -DMMBOOST_BUILD_BENCHMARKS=ON \
+    "${cmake_extra[@]}" "${cudnn_args[@]}" &&
+    run_step "build$suffix" 300 "$log" cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
+}
+cudnn_used=""
+if ((${#cudnn_tries[@]} == 0)); then
+  build_with ""
+else
+  first=1
+  for c in "${cudnn_tries[@]}"; do
+    v=cudnn_$c
+    suffix=""
+    if ((!first)); then
+      say "building against cuDNN ($c) instead, in a fresh folder"
+      build=$build-cudnn-$c
+      suffix=_cudnn_$c
+    fi
+    first=0
+    if build_with "$suffix" ${!v}; then
+      cudnn_used=$c
+      break
+    fi
+  done
+  if [[ -n "$cudnn_used" ]]; then
+    v=cudnn_$cudnn_used
+    lib=${!v#* }
+    export LD_LIBRARY_PATH=$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    say "built against cuDNN ($cudnn_used): $lib"
+  fi
+fi
 
 # ---- tests ---------------------------------------------------------------------------------
 tests_log=$out/tests.log

@@ -93,6 +93,14 @@ def memcheck(folder):
         "; " + "; ".join(skipped) if skipped else ""))
 
 
+def cudnn_name(v):
+    """'9.19.0' for 91900 (cuDNN 9 on: 10000 major + 100 minor + patch), '8.9.7' for 8907."""
+    v = int(v)
+    if v >= 90000:
+        return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
+    return "%d.%d.%d" % (v // 1000, v % 1000 // 100, v % 100)
+
+
 def step_setting(j):
     """(classifiers, tf32, deterministic rule, benchmark) of a train_step line."""
     c = j.get("classifiers", {})
@@ -123,6 +131,15 @@ def train_steps(lines):
         of, pf = median("mmboost", False), median("pytorch", False)
         rows.append([batch, cls, "TF32" if tf32 else "FP32", "benchmark" if bench else "heuristics",
                      fmt(od), fmt(pd), ratio(od, pd), fmt(of), fmt(pf), ratio(of, pf), ratio(od, pf)])
+    # Which cuDNN each side loaded (ours: from 2026-12-05 on; PyTorch: torch.backends.cudnn.version()).
+    def versions(framework):
+        return sorted({cudnn_name(j["cudnn"]) for j in steps
+                       if j.get("framework") == framework and j.get("cudnn")})
+    ours, theirs = versions("mmboost"), versions("pytorch")
+    if ours or theirs:
+        same = " (the same library)" if ours and ours == theirs else ""
+        print("cuDNN loaded: mmboost %s, PyTorch %s%s.\n" % (
+            ", ".join(ours) or "not recorded", ", ".join(theirs) or "not recorded", same))
     print("End-to-end training step, median ms. Convolution rule: deterministic algorithms only "
           "(our default), or cuDNN's first choice (PyTorch's default); ranking: cuDNN's heuristics, "
           "or its timing (benchmark). The last column compares the two defaults:\n")

@@ -133,6 +133,10 @@ Settings settings() {
   s.tf32 = tf32_enabled();
   s.conv_deterministic = conv_deterministic();
   s.conv_benchmark = conv_benchmark();
+  MM_CUDA_CHECK(cudaRuntimeGetVersion(&s.cuda_runtime));
+  MM_CUDA_CHECK(cudaDriverGetVersion(&s.cuda_driver));
+  s.cudnn = static_cast<int>(cudnnGetVersion());
+  s.cudnn_built = CUDNN_VERSION;
   return s;
 }
 

@@ -327,6 +327,7 @@ size_t y_size(const Geo& g) { return size_t(g.B) * g.O * g.Ho * g.Wo; }
 
 }  // namespace
 
+size_t cudnnGetVersion() { return CUDNN_VERSION; }
 const char* cudnnGetErrorString(cudnnStatus_t s) {
   switch (s) {
     case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";

@@ -116,6 +116,10 @@ using cudnnTensorDescriptor_t = cudnnTensorStruct*;
 using cudnnFilterDescriptor_t = cudnnFilterStruct*;
 using cudnnConvolutionDescriptor_t = cudnnConvolutionStruct*;
 
+// The cuDNN API these stand-ins follow, in cuDNN 9's encoding (10000 major + 100 minor + patch);
+// cudnnGetVersion reports it.
+#define CUDNN_VERSION 90000
+size_t cudnnGetVersion();
 const char* cudnnGetErrorString(cudnnStatus_t s);
 void cudnnGetLastErrorString(char* message, size_t max_size);
 cudnnStatus_t cudnnCreate(cudnnHandle_t* h);

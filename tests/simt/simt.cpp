@@ -443,6 +443,16 @@ cudaError_t cudaGetLastError() {
   simt::g_last_error = cudaSuccess;
   return e;
 }
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  if (!v) return simt::fail(cudaErrorInvalidValue);
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  if (!v) return simt::fail(cudaErrorInvalidValue);
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;

@@ -103,9 +103,15 @@ struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 constexpr unsigned cudaStreamNonBlocking = 0x01;
 
+// The CUDA runtime API these stand-ins follow (1000 major + 10 minor); cudaRuntimeGetVersion and
+// cudaDriverGetVersion report it.
+#define CUDART_VERSION 13000
+
 const char* cudaGetErrorName(cudaError_t e);
 const char* cudaGetErrorString(cudaError_t e);
 cudaError_t cudaGetLastError();
+cudaError_t cudaRuntimeGetVersion(int* v);
+cudaError_t cudaDriverGetVersion(int* v);
 cudaError_t cudaGetDeviceCount(int* n);
 cudaError_t cudaGetDevice(int* d);
 cudaError_t cudaSetDevice(int d);

@@ -256,6 +256,22 @@ TEST_CASE("simt: events time host work, and the device properties name the host 
   CHECK(cudaGetLastError() == cudaErrorInvalidDevice);
 }
 
+TEST_CASE("simt runtime: the backend's settings report the stand-ins' CUDA and cuDNN versions",
+          "[simt]") {
+  // runtime.cu's settings() asks the libraries; here they are the stand-ins, which follow the
+  // CUDA 13.0 runtime API and the cuDNN 9 API.
+  const mm::cuda::Settings s = mm::cuda::settings();
+  CHECK(s.gpu == "SIMT host runtime (no GPU: times are the host's)");
+  CHECK(s.cuda_runtime == 13000);
+  CHECK(s.cuda_driver == 13000);
+  CHECK(s.cudnn == 90000);
+  CHECK(s.cudnn_built == 90000);
+  CHECK(mm::cuda::cuda_version_name(s.cuda_runtime) == "13.0");
+  CHECK(mm::cuda::cudnn_version_name(s.cudnn) == "9.0.0");
+  CHECK(cudaRuntimeGetVersion(nullptr) == cudaErrorInvalidValue);
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+}
+
 // ---- cuBLAS and cuBLASLt stand-ins -----------------------------------------------------------
 
 TEST_CASE("simt cuBLAS: Sgemm is column-major C = alpha op(A) op(B) + beta C (hand-worked)",

@@ -250,7 +250,8 @@ json resolve_run_config(const json& user) {
 
 // Where and how this session computes: the device and threads, and on CUDA the GPU with the
 // settings that change its numbers (TF32, the convolution rule; environment variables, not
-// config keys). report.json and eval_<split>.json keep it as "runtime".
+// config keys) and the CUDA and cuDNN versions (none on the emulated device). report.json and
+// eval_<split>.json keep it as "runtime".
 json runtime_of(const json& cfg) {
   json r = {{"device", cfg["train"].value("device", "cpu")}, {"threads", mm::num_threads()}};
   if (r["device"] == "cuda") {
@@ -259,6 +260,14 @@ json runtime_of(const json& cfg) {
     r["tf32"] = s.tf32;
     r["cudnn_deterministic"] = s.conv_deterministic;
     r["cudnn_benchmark"] = s.conv_benchmark;
+    if (s.cuda_runtime > 0) {
+      r["cuda_runtime"] = mm::cuda::cuda_version_name(s.cuda_runtime);
+      r["cuda_driver"] = mm::cuda::cuda_version_name(s.cuda_driver);
+    }
+    if (s.cudnn > 0) {
+      r["cudnn"] = mm::cuda::cudnn_version_name(s.cudnn);
+      r["cudnn_built"] = mm::cuda::cudnn_version_name(s.cudnn_built);
+    }
   }
   return r;
 }
@@ -266,8 +275,19 @@ json runtime_of(const json& cfg) {
 // The console line of runtime_of() for CUDA (nothing on the CPU).
 void print_cuda_settings(const json& runtime, std::ostream& out) {
   if (runtime["device"] != "cuda") return;
-  out << "  cuda: " << runtime["gpu"].get<std::string>() << "; "
-      << (runtime["tf32"].get<bool>() ? "TF32 on" : "FP32 (MMBOOST_TF32=1 for TF32)") << "; convolutions "
+  out << "  cuda: " << runtime["gpu"].get<std::string>() << "; ";
+  if (runtime.contains("cuda_runtime")) {
+    out << "CUDA " << runtime["cuda_runtime"].get<std::string>() << " (driver "
+        << runtime["cuda_driver"].get<std::string>() << ")";
+    if (runtime.contains("cudnn")) {
+      out << ", cuDNN " << runtime["cudnn"].get<std::string>();
+      if (runtime["cudnn_built"] != runtime["cudnn"]) {
+        out << " (built against " << runtime["cudnn_built"].get<std::string>() << ")";
+      }
+    }
+    out << "; ";
+  }
+  out << (runtime["tf32"].get<bool>() ? "TF32 on" : "FP32 (MMBOOST_TF32=1 for TF32)") << "; convolutions "
       << (runtime["cudnn_deterministic"].get<bool>() ? "deterministic"
                                                      : "by cuDNN's first choice (not deterministic)")
       << (runtime["cudnn_benchmark"].get<bool>() ? ", ranked by cuDNN's timing" : "") << "\n";
