@@ -325,8 +325,12 @@ int run(const Options& o, const std::string& exe_path) {
   trainer.method().net().train();
   trainer.method().begin_epoch(0);
   std::vector<double> losses;
+  int64_t train_step_waits = 0;  // waits for the device inside the last train_step (not the
+                                 // synchronize after it); zero on the CPU and the emulated device
   auto step = [&] {
+    const int64_t w0 = mm::cuda::host_waits();
     mm::boost::StepOutput s = trainer.method().train_step(batch);
+    train_step_waits = mm::cuda::host_waits() - w0;
     if (dev == mm::Device::CUDA) mm::cuda::synchronize();
     losses.push_back(s.loss);
     MM_CHECK(std::isfinite(s.loss), "training diverged: loss " << s.loss << " at step " << losses.size());
@@ -408,6 +412,7 @@ int run(const Options& o, const std::string& exe_path) {
     j["cudnn_benchmark"] = cuda.conv_benchmark;
     // The loaded cuDNN in the encoding of PyTorch's `cudnn` field (torch.backends.cudnn.version()),
     // so that the two sides' lines say whether they ran the same library.
+    j["train_step_host_waits"] = train_step_waits;
     if (cuda.cudnn > 0) {
       j["cudnn"] = cuda.cudnn;
       j["cudnn_built"] = cuda.cudnn_built;

@@ -9,13 +9,21 @@ namespace mm::boost {
 
 // ---- classifier sums -------------------------------------------------------------------------
 
+std::pair<Tensor, Tensor> fused_hidden(const Tensor& u, const std::vector<Tensor>& w1,
+                                       const std::vector<Tensor>& b1, const std::vector<float>& coef) {
+  MM_CHECK(u.defined(), "fused_hidden: undefined input");
+  return fused_hidden(u, w1, b1,
+                      Tensor::from_vector(coef, {static_cast<int64_t>(coef.size())}, u.device()));
+}
+
 std::pair<Tensor, Tensor> fused_hidden(const Tensor& u_in, const std::vector<Tensor>& w1_in,
-                                       const std::vector<Tensor>& b1_in,
-                                       const std::vector<float>& coef_in) {
+                                       const std::vector<Tensor>& b1_in, const Tensor& coef_in) {
   const int64_t N = static_cast<int64_t>(w1_in.size());
-  MM_CHECK(N >= 1 && b1_in.size() == w1_in.size() && coef_in.size() == w1_in.size(),
+  MM_CHECK(coef_in.defined() && coef_in.dtype() == DType::F32 && coef_in.dim() == 1,
+           "fused_hidden: expected coefficients (N) f32");
+  MM_CHECK(N >= 1 && b1_in.size() == w1_in.size() && coef_in.numel() == N,
            "fused_hidden: need N >= 1 weights with as many biases and coefficients, got "
-               << w1_in.size() << ", " << b1_in.size() << ", " << coef_in.size());
+               << w1_in.size() << ", " << b1_in.size() << ", " << coef_in.numel());
   MM_CHECK(u_in.dim() == 2, "fused_hidden: expected u (B,D), got " << u_in.describe());
   const int64_t B = u_in.size(0), D = u_in.size(1), H = w1_in[0].size(0);
   const Device dev = u_in.device();
@@ -38,7 +46,8 @@ std::pair<Tensor, Tensor> fused_hidden(const Tensor& u_in, const std::vector<Ten
     Tensor bs = b1.slice(0, j * H, (j + 1) * H);
     bs.copy_(b1_in[j].detach().reshape({H}));
   }
-  Tensor coef = Tensor::from_vector(coef_in, {N}, dev);
+  MM_CHECK(coef_in.device() == dev, "fused_hidden: the coefficients are on another device than the input");
+  Tensor coef = coef_in.detach().contiguous();
   Tensor packed = Tensor::empty({2, B, H}, DType::F32, dev);  // [hsum; hnew]
   Tensor act = Tensor::empty({B, N * H}, DType::F32, dev);
   Tensor hsum = packed.slice(0, 0, 1).reshape({B, H});
@@ -81,7 +90,7 @@ std::pair<Tensor, Tensor> fused_hidden(const Tensor& u_in, const std::vector<Ten
 
 ClassifierSums classifier_sums_fused(
     const Tensor& u, const std::vector<std::shared_ptr<models::ConfigurableClassifier>>& cls,
-    const nn::Linear& head, const std::vector<float>& coef) {
+    const nn::Linear& head, const std::vector<float>& coef, const Tensor& coef_on_device) {
   const size_t N = cls.size();
   MM_CHECK(N >= 1 && coef.size() == N, "classifier_sums_fused: need N >= 1 classifiers and N coefficients");
   std::vector<Tensor> w1, b1;
@@ -91,7 +100,8 @@ ClassifierSums classifier_sums_fused(
     w1.push_back(c->first().weight);
     b1.push_back(c->first().bias);
   }
-  auto [hsum, hnew] = fused_hidden(u, w1, b1, coef);
+  auto [hsum, hnew] = coef_on_device.defined() ? fused_hidden(u, w1, b1, coef_on_device)
+                                                : fused_hidden(u, w1, b1, coef);
   double csum = 0.0;  // sum of the coefficients of the first N-1 classifiers
   for (size_t j = 0; j + 1 < N; ++j) csum += coef[j];
   ClassifierSums out;
@@ -149,6 +159,20 @@ void check_loss_inputs(const Tensor& s_prev, const Tensor& z_new, const Tensor& 
   MM_CHECK(s_prev.device() == z_new.device() && labels.device() == s_prev.device(),
            op << ": inputs on different devices");
 }
+
+// Eq (5) summed per sample and (6) averaged over the batch, from the terms' batch means
+// (scalars): w_eps eps + w_o eps_o + w_p eps_p, the terms with weight 0 left out.
+Tensor weighted_total(const Tensor (&terms)[3], const BoostLossOptions& opt) {
+  const float w[3] = {opt.w_eps, opt.w_o, opt.w_p};
+  Tensor total;
+  for (int c = 0; c < 3; ++c) {
+    if (w[c] == 0.0f) continue;
+    Tensor wt = w[c] == 1.0f ? terms[c] : mul_scalar(terms[c], w[c]);
+    total = total.defined() ? add(total, wt) : wt;
+  }
+  MM_CHECK(total.defined(), "boost loss: every term is switched off (method.terms); enable at least one");
+  return total;
+}
 }  // namespace
 
 Tensor residual_labels(const Tensor& s_prev, const Tensor& labels, int64_t num_classes, float lambda) {
@@ -167,22 +191,11 @@ BoostLossResult boost_loss_plain(const Tensor& s_prev, const Tensor& z_new, cons
   Tensor eps_o = cross_entropy(s_n, labels);                                             // (3)
   Tensor eps_p = cross_entropy(s_prev, labels);                                          // (4)
   BoostLossResult r;
-  // (5) summed per sample, (6) averaged over the batch (each CE above is already a batch mean).
-  Tensor total;
-  auto acc = [&total](const Tensor& t, float w) {
-    if (w == 0.0f) return;
-    Tensor wt = w == 1.0f ? t : mul_scalar(t, w);
-    total = total.defined() ? add(total, wt) : wt;
-  };
-  acc(eps, opt.w_eps);
-  acc(eps_o, opt.w_o);
-  acc(eps_p, opt.w_p);
-  MM_CHECK(total.defined(), "boost loss: every term is switched off (method.terms); enable at least one");
-  r.loss = total;
-  r.value = total.item();
-  r.eps = eps.item();
-  r.eps_o = eps_o.item();
-  r.eps_p = eps_p.item();
+  r.loss = weighted_total({eps, eps_o, eps_p}, opt);  // each CE above is already a batch mean
+  {
+    NoGradGuard ng;
+    r.means = concat({eps.detach().reshape({1}), eps_o.detach().reshape({1}), eps_p.detach().reshape({1})}, 0);
+  }
   r.p_true = true_class_probability(s_n.detach(), labels);
   return r;
 }
@@ -203,19 +216,17 @@ BoostLossResult boost_loss_fused(const Tensor& s_prev, const Tensor& z_new, cons
   const float scale = 1.0f / static_cast<float>(B);
   MM_DISPATCH(dev, boost_loss_forward_backward, sp, zn, labels, opt.lambda, opt.w_eps, opt.w_o,
               opt.w_p, scale, terms, g_prev, g_new, p_true);
-  // Batch means in double, in row order.
-  std::vector<float> t = terms.to_vector();
-  double m[3] = {0, 0, 0};
-  for (int64_t i = 0; i < B; ++i)
-    for (int c = 0; c < 3; ++c) m[c] += t[i * 3 + c];
-  for (double& v : m) v /= static_cast<double>(B);
+  // The batch means and the loss value by device ops (sums in double, in a fixed order), with
+  // no copy to the host: the step goes on to the backward without waiting for the device.
   BoostLossResult r;
-  r.eps = m[0];
-  r.eps_o = m[1];
-  r.eps_p = m[2];
-  const double total = opt.w_eps * m[0] + opt.w_o * m[1] + opt.w_p * m[2];
-  r.loss = Tensor::scalar(static_cast<float>(total), dev);
-  r.value = static_cast<float>(total);  // what r.loss holds
+  {
+    NoGradGuard ng;
+    r.means = mean(terms, {0});  // (3)
+    const Tensor m[3] = {r.means.slice(0, 0, 1).reshape({}), r.means.slice(0, 1, 2).reshape({}),
+                         r.means.slice(0, 2, 3).reshape({})};
+    // A fresh tensor for the autograd node below, not a view into `means`.
+    r.loss = weighted_total(m, opt).clone();
+  }
   r.p_true = p_true;
   record(r.loss, "boost_loss", {s_prev, z_new},
          [g_prev, g_new](const Tensor& g, const std::vector<bool>& needs) {

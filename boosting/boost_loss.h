@@ -31,16 +31,22 @@ struct ClassifierSums {
 
 // Differentiable fused first layers: u (B,D), w1[j] (H,D), b1[j] (H), coef (N) ->
 // {hsum (B,H) = sum_{j<N-1} coef_j relu(u w1_j^T + b1_j), hnew (B,H) = relu(u w1_{N-1}^T + b1_{N-1})}.
+// `coef` on u's device; the host-vector form copies it there first (on CUDA a host-to-device copy,
+// which waits for the device: a training step passes a tensor kept on the device instead).
+std::pair<Tensor, Tensor> fused_hidden(const Tensor& u, const std::vector<Tensor>& w1,
+                                       const std::vector<Tensor>& b1, const Tensor& coef);
 std::pair<Tensor, Tensor> fused_hidden(const Tensor& u, const std::vector<Tensor>& w1,
                                        const std::vector<Tensor>& b1, const std::vector<float>& coef);
 
 // u (B,D) through N classifiers (each Linear(D->H)+ReLU, see ConfigurableClassifier::
 // single_layer) and the shared head (head_w (K,H), head_b (K)), with coefficients coef (N):
 // S_{n-1} = hsum W^T + (sum_{j<N-1} coef_j) b and z_new = coef_{N-1} (hnew W^T + b), because
-// the head is linear and shared.
+// the head is linear and shared. `coef_on_device`, if defined, holds the same N coefficients on
+// u's device (see fused_hidden).
 ClassifierSums classifier_sums_fused(const Tensor& u,
                                      const std::vector<std::shared_ptr<models::ConfigurableClassifier>>& cls,
-                                     const nn::Linear& head, const std::vector<float>& coef);
+                                     const nn::Linear& head, const std::vector<float>& coef,
+                                     const Tensor& coef_on_device = Tensor());
 // The same sums with each classifier and the head run separately (any classifier depth).
 ClassifierSums classifier_sums_plain(const Tensor& u,
                                      const std::vector<std::shared_ptr<models::ConfigurableClassifier>>& cls,
@@ -56,11 +62,13 @@ struct BoostLossOptions {
   static BoostLossOptions for_classifiers(int64_t n, float lambda, bool eps, bool eps_o, bool eps_p);
 };
 
+// Everything stays on the inputs' device: reading a value on the host (item(), to_vector()) is
+// a device-to-host copy, which on CUDA waits for the GPU, so a training step reads them once,
+// after its optimizer step (BoostMethod::train_step).
 struct BoostLossResult {
   Tensor loss;    // scalar, eq (6): mean over the batch of w_eps eps + w_o eps_o + w_p eps_p
   Tensor p_true;  // (B) softmax(S_n)[y], no history: the OGM score's summands
-  double eps = 0, eps_o = 0, eps_p = 0;  // batch means of the three terms (unweighted)
-  double value = 0;  // the value of `loss` on the host (the fused path knows it without a copy)
+  Tensor means;   // (3) batch means of the three terms, unweighted: eps, eps_o, eps_p; no history
 };
 
 // y_hat (B,K) = y - lambda * y * softmax(S_{n-1}) (detached): eq (2)'s residual labels.

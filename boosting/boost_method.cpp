@@ -191,7 +191,17 @@ std::vector<float> BoostMethod::coefficients(int64_t m) const {
 ClassifierSums BoostMethod::classifier_sums(int64_t m, const Tensor& x, bool use_fused) {
   Tensor u = encoders_[m]->forward(x);  // (B,D)
   const std::vector<float> coef = coefficients(m);
-  if (use_fused && hidden_.size() == 1) return classifier_sums_fused(u, classifiers_[m], *head_, coef);
+  if (use_fused && hidden_.size() == 1) {
+    // The coefficients change only when omega is learned or a classifier is added: kept on the
+    // device between steps, so that a step copies nothing to it (a copy waits for the GPU).
+    if (coef_dev_.size() != classifiers_.size()) coef_dev_.assign(classifiers_.size(), {});
+    auto& [values, on_device] = coef_dev_[m];
+    if (values != coef || !on_device.defined() || on_device.device() != u.device()) {
+      values = coef;
+      on_device = Tensor::from_vector(coef, {static_cast<int64_t>(coef.size())}, u.device());
+    }
+    return classifier_sums_fused(u, classifiers_[m], *head_, coef, on_device);
+  }
   return classifier_sums_plain(u, classifiers_[m], *head_, coef);
 }
 
@@ -209,11 +219,12 @@ LossOutput BoostMethod::modality_loss(int64_t m, const data::Batch& batch, bool 
   if (accumulate) scores_[m].add(r.p_true);
   LossOutput out;
   out.loss = r.loss;
-  out.terms[name + ".loss"] = r.value;
-  out.terms[name + ".eps_o"] = r.eps_o;  // with one classifier: its plain CE
+  // Left on the device; the caller reads them (read_pending).
+  out.pending[name + ".loss"] = r.loss;
+  out.pending[name + ".eps_o"] = r.means.slice(0, 1, 2);  // with one classifier: its plain CE
   if (n >= 2) {
-    out.terms[name + ".eps"] = r.eps;
-    out.terms[name + ".eps_p"] = r.eps_p;
+    out.pending[name + ".eps"] = r.means.slice(0, 0, 1);
+    out.pending[name + ".eps_p"] = r.means.slice(0, 2, 3);
   }
   return out;
 }
@@ -223,39 +234,47 @@ LossOutput BoostMethod::loss(const data::Batch& batch) {
   for (int64_t m = 0; m < num_modalities(); ++m) {
     LossOutput l = modality_loss(m, batch, false);
     total.loss = total.loss.defined() ? add(total.loss, l.loss) : l.loss;
-    total.terms.insert(l.terms.begin(), l.terms.end());
+    total.pending.insert(l.pending.begin(), l.pending.end());
   }
+  read_pending(total);
   return total;
 }
 
 StepOutput BoostMethod::train_step(const data::Batch& batch) {
   MM_CHECK(opt_ != nullptr, "BoostMethod::train_step: no optimizer attached");
   StepOutput out;
+  // The loss terms are read once, after the last optimizer step: the only wait for the device
+  // in a step on CUDA, as in a PyTorch loop that calls loss.item() once per step.
+  LossOutput all;
   if (update_ == "joint") {  // Algorithm 2: the modality losses summed, one step
     opt_->zero_grad();
     Tensor total;
     for (int64_t m = 0; m < num_modalities(); ++m) {
       LossOutput l = modality_loss(m, batch, true);
       total = total.defined() ? add(total, l.loss) : l.loss;
-      out.terms.insert(l.terms.begin(), l.terms.end());
+      all.pending.insert(l.pending.begin(), l.pending.end());
     }
     total.backward();
     after_backward();
     opt_->step();
-    out.loss = total.item();
+    out.loss = read_pending(all, {total})[0];
+    out.terms = std::move(all.terms);
     return out;
   }
   // alternating (the release): per modality loss -> backward -> step; the shared head steps
   // once per modality. Parameters without a gradient (the other modalities') are skipped.
+  std::vector<Tensor> losses;
   for (int64_t m = 0; m < num_modalities(); ++m) {
     opt_->zero_grad();
     LossOutput l = modality_loss(m, batch, true);
     l.loss.backward();
     after_backward();
     opt_->step();
-    out.loss += l.loss.item();
-    out.terms.insert(l.terms.begin(), l.terms.end());
+    losses.push_back(l.loss);
+    all.pending.insert(l.pending.begin(), l.pending.end());
   }
+  for (double v : read_pending(all, losses)) out.loss += v;  // in modality order, as before
+  out.terms = std::move(all.terms);
   return out;
 }
 

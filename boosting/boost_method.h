@@ -98,6 +98,8 @@ class BoostMethod : public Method {
   std::vector<double> omega_;     // M
   std::vector<double> fusion_w_;  // M (weights / val_search)
   std::vector<OgmScore> scores_;  // this epoch's running OGM sums, M
+  // Per modality: the fused path's coefficients and a copy of them on the device (classifier_sums).
+  std::vector<std::pair<std::vector<float>, Tensor>> coef_dev_;
   std::vector<double> last_scores_;
   std::vector<std::string> added_log_;  // modality of each added classifier, in order
   std::shared_ptr<models::AcaNet> aca_;

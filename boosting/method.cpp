@@ -5,8 +5,10 @@
 #include <mutex>
 
 #include "boosting/networks.h"
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/json_check.h"
+#include "engine/ops.h"
 
 namespace mm::boost {
 
@@ -23,6 +25,30 @@ int64_t DataSpec::modality_index(const std::string& key) const {
                                 << " (give a name or an index from 0)");
 }
 
+std::vector<double> read_pending(LossOutput& l, const std::vector<Tensor>& also) {
+  std::vector<Tensor> xs;
+  for (const auto& [name, t] : l.pending) {
+    MM_CHECK(t.defined() && t.numel() == 1, "read_pending: term \"" << name << "\" is not a scalar");
+    xs.push_back(t.detach().reshape({1}));
+  }
+  for (const Tensor& t : also) {
+    MM_CHECK(t.defined() && t.numel() == 1, "read_pending: expected scalars");
+    xs.push_back(t.detach().reshape({1}));
+  }
+  std::vector<double> out;
+  if (xs.empty()) return out;
+  std::vector<float> v;
+  {
+    NoGradGuard ng;
+    v = (xs.size() == 1 ? xs[0] : concat(xs, 0)).to_vector();
+  }
+  size_t i = 0;
+  for (const auto& [name, t] : l.pending) l.terms[name] = v[i++];
+  l.pending.clear();
+  for (; i < v.size(); ++i) out.push_back(v[i]);
+  return out;
+}
+
 StepOutput Method::train_step(const data::Batch& batch) {
   MM_CHECK(opt_ != nullptr, "Method::train_step: no optimizer attached");
   opt_->zero_grad();
@@ -31,7 +57,7 @@ StepOutput Method::train_step(const data::Batch& batch) {
   after_backward();
   opt_->step();
   StepOutput out;
-  out.loss = l.loss.item();
+  out.loss = read_pending(l, {l.loss})[0];
   out.terms = std::move(l.terms);
   return out;
 }

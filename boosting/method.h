@@ -42,7 +42,15 @@ struct DataSpec {
 struct LossOutput {
   Tensor loss;                           // scalar; backward() runs on it
   std::map<std::string, double> terms;   // named terms ("audio.eps_o", ...), batch means
+  // Terms not read yet: scalars on the loss's device. On CUDA each read is a device-to-host copy
+  // that waits for the GPU, so a training step leaves them here and reads them, all in one copy,
+  // after its optimizer step (read_pending).
+  std::map<std::string, Tensor> pending;
 };
+
+// Moves l.pending into l.terms, reading them and `also` (scalars) with one device-to-host copy;
+// returns the values of `also`, in order.
+std::vector<double> read_pending(LossOutput& l, const std::vector<Tensor>& also = {});
 
 // What one training step reports.
 struct StepOutput {

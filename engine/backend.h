@@ -63,8 +63,9 @@ struct SgdSlot {
   /* logits, targets (B,K) -> loss_rows (B) = -sum t log softmax(z); probs (B,K) = softmax */   \
   void cross_entropy_soft_forward(const Tensor& logits, const Tensor& targets,                 \
                                   Tensor& loss_rows, Tensor& probs);                            \
-  /* grad (B,K) = (probs * rowsum(t) - t) * scale */                                            \
-  void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, float scale,    \
+  /* grad (B,K) = (probs * rowsum(t) - t) * (g / B), g the incoming gradient of the batch-mean */ \
+  /* loss (one element, on the device: no host read, so no wait for the device)              */ \
+  void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, const Tensor& g, \
                                    Tensor& grad);                                               \
   /* out (B) = x[i, labels[i]];  gx (B,K) = 0 except gx[i, labels[i]] = g[i] */                 \
   void gather_rows(const Tensor& x, const Tensor& labels, Tensor& out);                        \
@@ -148,6 +149,12 @@ void memcpy_h2d(void* dst, const void* src, size_t nbytes);
 void memcpy_d2h(void* dst, const void* src, size_t nbytes);
 void memcpy_d2d(void* dst, const void* src, size_t nbytes);
 void synchronize();
+// How many times the backend has made the host wait for the device since the program started:
+// each copy to or from the host and each synchronize(). A training step that waits once (to
+// read its loss) lets the host queue the next kernels while the device runs; every further wait
+// idles the device until the host has launched again. Zero on the emulated device and without
+// CUDA.
+int64_t host_waits();
 
 // The cuDNN convolution algorithm in use for one geometry and pass (engine/cuda/conv2d.cu), for
 // reports such as bench_train_step's: what the determinism rule chose, beside cuDNN's own first

@@ -440,10 +440,11 @@ TEST_CASE("cuda soft-target cross-entropy matches the CPU with targets not summi
       cuda::cross_entropy_soft_forward(dev(z), dev(t), lossd, probsd);
       close(lossd, loss, 1e-5, 1e-5, what + " loss");
       close(probsd, probs, 1e-5, 1e-7, what + " probs");
+      // The incoming gradient 0.3 of the batch mean, read on the device by the CUDA kernel.
       Tensor g = cpu_empty({B, K});
-      cpu::cross_entropy_soft_backward(probs, t, 0.3f, g);
+      cpu::cross_entropy_soft_backward(probs, t, Tensor::scalar(0.3f), g);
       Tensor gd = cuda_empty({B, K});
-      cuda::cross_entropy_soft_backward(dev(probs), dev(t), 0.3f, gd);
+      cuda::cross_entropy_soft_backward(dev(probs), dev(t), dev(Tensor::scalar(0.3f)), gd);
       close(gd, g, 1e-5, 1e-6, what + " grad");
     }
   }

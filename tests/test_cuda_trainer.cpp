@@ -119,6 +119,47 @@ TEST_CASE("boost on cuda: classifiers added during training run through the fuse
   }
 }
 
+TEST_CASE("a boosting step on cuda waits for the device once, to read its loss after the update",
+          "[cuda][trainer][boost]") {
+  SKIP_WITHOUT_CUDA();
+  SKIP_ON_EMULATED_CUDA("the emulated device never waits: it runs the CPU backend");
+  // Eqs (2)-(6) with a grown modality (3 classifiers: all three terms) on the fused and the plain
+  // path, for both update rules. A wait in the middle of a step (a loss term read on the host, a
+  // coefficient copied to the device) idles the GPU until the host has launched again.
+  for (const std::string update : {"joint", "alternating"}) {
+    for (const std::string fused : {"on", "off"}) {
+      INFO("update " << update << ", fused " << fused);
+      nlohmann::json cfg = small_config("boost", 1, {{"update", update}, {"fused", fused}});
+      cfg["train"]["device"] = "cuda";
+      Splits s;
+      boost::Trainer tr(cfg);
+      tr.setup(s.train);
+      auto& m = dynamic_cast<boost::BoostMethod&>(tr.method());
+      m.add_classifier(0);
+      m.add_classifier(0);
+      REQUIRE(m.num_classifiers(0) == 3);
+      data::Batch cpu_batch = mmtest::first_batch(s.train), b;
+      for (const Tensor& x : cpu_batch.inputs) b.inputs.push_back(x.to(Device::CUDA));
+      b.labels = cpu_batch.labels.to(Device::CUDA);
+      m.net().train();
+      m.begin_epoch(0);
+      m.train_step(b);  // the first step also copies the coefficients to the device
+      const int64_t before = cuda::host_waits();
+      boost::StepOutput out = m.train_step(b);
+      CHECK(cuda::host_waits() - before == 1);
+      // The terms were read all the same: the grown modality's four, the other's two.
+      CHECK(out.terms.size() == 6);
+      double modality_losses = 0.0;
+      for (const auto& [name, v] : out.terms) {
+        INFO(name);
+        CHECK(std::isfinite(v));
+        if (name.size() > 5 && name.compare(name.size() - 5, 5, ".loss") == 0) modality_losses += v;
+      }
+      CHECK(out.loss == Approx(modality_losses).epsilon(1e-6));
+    }
+  }
+}
+
 TEST_CASE("cuda checkpoints: a run stopped mid-epoch resumes bit-identically", "[cuda][trainer]") {
   SKIP_WITHOUT_CUDA();
   nlohmann::json cfg = small_config("boost", 3, {{"assign_every", 1}});

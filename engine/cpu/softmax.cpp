@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/backend.h"
+#include "engine/error.h"
 
 namespace mm::cpu {
 
@@ -81,9 +82,11 @@ void cross_entropy_soft_forward(const Tensor& logits, const Tensor& targets, Ten
   }
 }
 
-void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, float scale,
+void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, const Tensor& g,
                                  Tensor& grad) {
   const int64_t B = probs.size(0), K = probs.size(1);
+  MM_CHECK(g.numel() == 1 && g.dtype() == DType::F32, "cross_entropy_soft_backward: g must be one f32");
+  const float scale = g.contiguous().data_f32()[0] / static_cast<float>(B);
   const float* pp = probs.data_f32();
   const float* pt = targets.data_f32();
   float* pg = grad.data_f32();

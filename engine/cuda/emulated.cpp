@@ -40,6 +40,7 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes) std::memcpy(dst, src, nbytes);
 }
 void synchronize() {}
+int64_t host_waits() { return 0; }
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}
 Settings settings() {
@@ -82,8 +83,8 @@ void cross_entropy_soft_forward(const Tensor& logits, const Tensor& targets, Ten
                                 Tensor& probs) {
   cpu::cross_entropy_soft_forward(logits, targets, loss_rows, probs);
 }
-void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, float scale, Tensor& grad) {
-  cpu::cross_entropy_soft_backward(probs, targets, scale, grad);
+void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, const Tensor& g, Tensor& grad) {
+  cpu::cross_entropy_soft_backward(probs, targets, g, grad);
 }
 void gather_rows(const Tensor& x, const Tensor& labels, Tensor& out) { cpu::gather_rows(x, labels, out); }
 void gather_rows_backward(const Tensor& g, const Tensor& labels, Tensor& gx) {

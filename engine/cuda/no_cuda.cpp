@@ -22,6 +22,7 @@ void memcpy_h2d(void*, const void*, size_t) { no_cuda("memcpy_h2d"); }
 void memcpy_d2h(void*, const void*, size_t) { no_cuda("memcpy_d2h"); }
 void memcpy_d2d(void*, const void*, size_t) { no_cuda("memcpy_d2d"); }
 void synchronize() {}
+int64_t host_waits() { return 0; }
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}
 Settings settings() { return {}; }
@@ -50,7 +51,7 @@ void softmax_backward(const Tensor&, const Tensor&, Tensor&, bool) { no_cuda("so
 void cross_entropy_soft_forward(const Tensor&, const Tensor&, Tensor&, Tensor&) {
   no_cuda("cross_entropy_soft_forward");
 }
-void cross_entropy_soft_backward(const Tensor&, const Tensor&, float, Tensor&) {
+void cross_entropy_soft_backward(const Tensor&, const Tensor&, const Tensor&, Tensor&) {
   no_cuda("cross_entropy_soft_backward");
 }
 void gather_rows(const Tensor&, const Tensor&, Tensor&) { no_cuda("gather_rows"); }

@@ -1,5 +1,6 @@
 // mmboost CUDA backend: device discovery, the caching allocator, the per-device stream,
 // host/device copies and the lazily created library handles.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -326,18 +327,28 @@ void empty_cache() {
 // Host copies go through the backend stream and then wait for it: the host buffer may be freed
 // as soon as the call returns, and the data must have landed for the caller to read it.
 
+namespace {
+std::atomic<int64_t> g_host_waits{0};
+void wait_for(cudaStream_t s) {
+  g_host_waits.fetch_add(1, std::memory_order_relaxed);
+  MM_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+}  // namespace
+
+int64_t host_waits() { return g_host_waits.load(std::memory_order_relaxed); }
+
 void memcpy_h2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   MM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s));
-  MM_CUDA_CHECK(cudaStreamSynchronize(s));
+  wait_for(s);
 }
 
 void memcpy_d2h(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   MM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s));
-  MM_CUDA_CHECK(cudaStreamSynchronize(s));
+  wait_for(s);
 }
 
 void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
@@ -347,7 +358,7 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
 
 void synchronize() {
   if (!available()) return;
-  MM_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  wait_for(stream());
 }
 
 // ---- launcher preconditions ------------------------------------------------------------------

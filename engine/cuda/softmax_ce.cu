@@ -112,10 +112,13 @@ __global__ void ce_soft_forward_kernel(const float* logits, const float* targets
 // grad = (probs * rowsum(t) - t) * scale
 // probs, targets, grad are (B,K)
 template <class Group>
-__global__ void ce_soft_backward_kernel(const float* probs, const float* targets, float scale,
+// The scale g / B is divided here as on the host (IEEE division, correctly rounded), from the
+// incoming gradient in device memory.
+__global__ void ce_soft_backward_kernel(const float* probs, const float* targets, const float* g_in,
                                         float* grad, int64_t B, int64_t K) {
   const int64_t r = Group::row();
   if (r >= B) return;
+  const float scale = *g_in / static_cast<float>(B);
   Group g;
   const float* p = probs + r * K;
   const float* t = targets + r * K;
@@ -203,16 +206,18 @@ void cross_entropy_soft_forward(const Tensor& logits, const Tensor& targets, Ten
                  loss_rows.data_f32(), probs.data_f32(), B, K);
 }
 
-void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, float scale,
+void cross_entropy_soft_backward(const Tensor& probs, const Tensor& targets, const Tensor& g,
                                  Tensor& grad) {
   const char* op = "cross_entropy_soft_backward";
   require_cuda_contiguous(probs, op, "probs");
   require_cuda_contiguous(targets, op, "targets");
+  require_cuda_contiguous(g, op, "g");
   require_cuda_contiguous(grad, op, "grad");
   MM_CHECK(probs.dim() == 2, op << ": probs must be (B,K), got " << probs.describe());
+  MM_CHECK(g.numel() == 1 && g.dtype() == DType::F32, op << ": g must be one f32, got " << g.describe());
   const int64_t B = probs.size(0), K = probs.size(1);
   if (B == 0) return;
-  MM_LAUNCH_ROWS(ce_soft_backward_kernel, B, K, probs.data_f32(), targets.data_f32(), scale,
+  MM_LAUNCH_ROWS(ce_soft_backward_kernel, B, K, probs.data_f32(), targets.data_f32(), g.data_f32(),
                  grad.data_f32(), B, K);
 }
 

@@ -45,13 +45,14 @@ Tensor cross_entropy_soft(const Tensor& logits, const Tensor& targets) {
   }
   record(loss, "cross_entropy_soft", {logits, targets},
          [probs, t, z, B](const Tensor& g, const std::vector<bool>& needs) {
-           const float scale = g.item() / static_cast<float>(B);
            Tensor gz, gt;
-           if (needs[0]) {
+           if (needs[0]) {  // g stays on the device: the kernel divides it by B
              gz = Tensor::empty(probs.shape(), DType::F32, probs.device());
-             MM_DISPATCH(probs.device(), cross_entropy_soft_backward, probs, t, scale, gz);
+             MM_DISPATCH(probs.device(), cross_entropy_soft_backward, probs, t, g.contiguous(), gz);
            }
-           if (needs[1]) gt = mul_scalar(log_softmax(z, -1), -scale);  // d/dt = -log softmax(z)
+           if (needs[1]) {  // d/dt = -log softmax(z) (g / B); targets rarely want a gradient
+             gt = mul_scalar(log_softmax(z, -1), -(g.item() / static_cast<float>(B)));
+           }
            return std::vector<Tensor>{gz, gt};
          });
   return loss;
