@@ -140,6 +140,11 @@ def train_steps(lines):
         same = " (the same library)" if ours and ours == theirs else ""
         print("cuDNN loaded: mmboost %s, PyTorch %s%s.\n" % (
             ", ".join(ours) or "not recorded", ", ".join(theirs) or "not recorded", same))
+    waits = sorted({j["train_step_host_waits"] for j in steps
+                    if j.get("framework") == "mmboost" and "train_step_host_waits" in j})
+    if waits:
+        print("Waits for the GPU inside one of our training steps (train_step_host_waits): %s; "
+              "PyTorch's step waits once, in loss.item().\n" % ", ".join(str(w) for w in waits))
     print("End-to-end training step, median ms. Convolution rule: deterministic algorithms only "
           "(our default), or cuDNN's first choice (PyTorch's default); ranking: cuDNN's heuristics, "
           "or its timing (benchmark). The last column compares the two defaults:\n")
