@@ -219,8 +219,9 @@ LossOutput BoostMethod::modality_loss(int64_t m, const data::Batch& batch, bool 
   if (accumulate) scores_[m].add(r.p_true);
   LossOutput out;
   out.loss = r.loss;
-  // Left on the device; the caller reads them (read_pending).
-  out.pending[name + ".loss"] = r.loss;
+  // Left on the device; the caller reads them (read_pending). Detached: a term kept until the end
+  // of the step must not keep the modality's autograd graph (its activations) alive.
+  out.pending[name + ".loss"] = r.loss.detach();
   out.pending[name + ".eps_o"] = r.means.slice(0, 1, 2);  // with one classifier: its plain CE
   if (n >= 2) {
     out.pending[name + ".eps"] = r.means.slice(0, 0, 1);
@@ -270,7 +271,7 @@ StepOutput BoostMethod::train_step(const data::Batch& batch) {
     l.loss.backward();
     after_backward();
     opt_->step();
-    losses.push_back(l.loss);
+    losses.push_back(l.loss.detach());  // not the graph: it goes with `l`, as before
     all.pending.insert(l.pending.begin(), l.pending.end());
   }
   for (double v : read_pending(all, losses)) out.loss += v;  // in modality order, as before
