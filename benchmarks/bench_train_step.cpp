@@ -410,9 +410,9 @@ int run(const Options& o, const std::string& exe_path) {
   if (dev == mm::Device::CUDA) {
     j["cudnn_deterministic"] = cuda.conv_deterministic;
     j["cudnn_benchmark"] = cuda.conv_benchmark;
+    j["train_step_host_waits"] = train_step_waits;
     // The loaded cuDNN in the encoding of PyTorch's `cudnn` field (torch.backends.cudnn.version()),
     // so that the two sides' lines say whether they ran the same library.
-    j["train_step_host_waits"] = train_step_waits;
     if (cuda.cudnn > 0) {
       j["cudnn"] = cuda.cudnn;
       j["cudnn_built"] = cuda.cudnn_built;

@@ -110,10 +110,9 @@ __global__ void ce_soft_forward_kernel(const float* logits, const float* targets
 }
 
 // grad = (probs * rowsum(t) - t) * scale
-// probs, targets, grad are (B,K)
+// probs, targets, grad are (B,K). The scale g / B is divided here as on the host (IEEE division,
+// correctly rounded), from the incoming gradient in device memory.
 template <class Group>
-// The scale g / B is divided here as on the host (IEEE division, correctly rounded), from the
-// incoming gradient in device memory.
 __global__ void ce_soft_backward_kernel(const float* probs, const float* targets, const float* g_in,
                                         float* grad, int64_t B, int64_t K) {
   const int64_t r = Group::row();
