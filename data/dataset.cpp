@@ -422,6 +422,7 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
   std::string known;
   for (size_t k = 0; k < classes.size() && k < 40; ++k) known += (k ? ", " : "") + classes[k];
   if (classes.size() > 40) known += ", ...";
+  const bool integer_classes = all_integers(classes);
 
   const std::vector<std::string>& exts_default = {".jpg", ".jpeg", ".png"};
   auto check_sample = [&](Sample& smp, const std::string& where) {
@@ -524,7 +525,9 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
                where << ": clip id \"" << smp.id << "\" contains '/'");
       std::string label = trim(r.fields[static_cast<size_t>(spec.label_column)]);
       MM_CHECK(!label.empty(), where << ": clip \"" << smp.id << "\" has an empty label");
-      smp.label = lookup_label(label, false, 0, where);
+      // Integer labels name the class of that index, whatever their spelling ("01" is class 1).
+      const bool is_int = integer_classes && all_integers({label});
+      smp.label = lookup_label(label, is_int, is_int ? std::stoll(label) : 0, where);
       for (const auto& ms : spec.modalities) {
         smp.paths.push_back(join_path(spec.root, substitute(ms.path, smp.id, sdir)));
       }

@@ -324,3 +324,24 @@ TEST_CASE("vggsound layout: id from two columns, rows filtered by the split colu
   REQUIRE(te.samples.size() == 1);
   CHECK(te.samples[0].id == "yt3_30");
 }
+
+TEST_CASE("integer labels name the class of that index whatever their spelling: \"01\" is class 1",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "vgg", list = root + "/vggsound.csv";
+  const std::string text = "a,0,01,train\nb,0,02,train\nc,0,2,train\nd,0,0,train\ne,0,007,train\n";
+  mmtest::write_text(list, text);
+  json cfg = {{"format", "vggsound"}, {"root", root}, {"val_fraction", 0.0}, {"cache", false}};
+  DatasetSpec spec = resolve_spec(merge_config(cfg));
+  auto classes = resolve_classes(spec);
+  CHECK(classes == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7"});
+  SplitData tr = parse_list(spec, classes, text, list, "train", false, false);
+  std::vector<int64_t> labels;
+  for (const auto& s : tr.samples) labels.push_back(s.label);
+  CHECK(labels == std::vector<int64_t>{1, 2, 2, 0, 7});
+  SECTION("names are still looked up as written where the classes are not integers") {
+    const std::vector<std::string> named = {"dog", "cat"};
+    require_error([&] { parse_list(spec, named, text, list, "train", false, false); },
+                  {list + ":1", "unknown label \"01\"", "dog, cat"});
+  }
+}
