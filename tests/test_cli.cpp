@@ -256,7 +256,20 @@ TEST_CASE("train rejects a bad config with exit code 2 before touching any data"
   r = run_cli({"train", "--resume", (d / "nothing").string()});
   REQUIRE(r.code == 2);
   REQUIRE(r.err.find("no config.json") != std::string::npos);
+  r = run_cli({"train", "--config", (d / "ok.json").string(), "--set", "train.batch_size=0", "--out",
+               (d / "run").string()});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("\"train.batch_size\" = 0 is out of range") != std::string::npos);
   REQUIRE_FALSE(fs::exists(d / "run"));
+  // A damaged multi-seed record names its file and what it must hold.
+  fs::create_directories(d / "multi");
+  for (const char* bad : {R"({"seeds": "x", "config": {}})", R"({"seeds": [0]})", R"({"seeds": [-1], "config": {}})"}) {
+    INFO(bad);
+    write(d / "multi" / "multiseed.json", bad);
+    r = run_cli({"train", "--resume", (d / "multi").string()});
+    REQUIRE(r.code == 1);
+    REQUIRE(r.err.find((d / "multi" / "multiseed.json").string() + ": not a multi-seed record") != std::string::npos);
+  }
   fs::remove_all(d);
 }
 
@@ -303,6 +316,12 @@ TEST_CASE("config ranges name the key and the allowed range", "[cpu][cli]") {
   REQUIRE(usage_error([&] { check_ranges(json{{"train", {{"epochs", 0}}}}); }).find("train.epochs") != std::string::npos);
   REQUIRE(usage_error([&] { check_ranges(json{{"train", {{"device", "gpu"}}}}); }).find("\"cpu\" or \"cuda\"") != std::string::npos);
   REQUIRE_NOTHROW(check_ranges(json{{"optim", {{"momentum", 0.9}, {"lr", 0.01}}}, {"method", {{"lambda", 0.2}}}}));
+  // train.batch_size is checked under its own name before it becomes data.batch_size, with the
+  // data loader's bounds written as integers.
+  msg = usage_error([&] { check_ranges(json{{"train", {{"batch_size", 0}}}}); });
+  REQUIRE(msg.find("\"train.batch_size\" = 0 is out of range; it must be in [1, 1048576]") != std::string::npos);
+  msg = usage_error([&] { check_ranges(json{{"data", {{"workers", 500}}}}); });
+  REQUIRE(msg.find("\"data.workers\" = 500 is out of range; it must be in [0, 256]") != std::string::npos);
 }
 
 TEST_CASE("misspelt method, method options, optimizer, schedule, selection metric and encoder type are config errors before any data is read",

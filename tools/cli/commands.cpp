@@ -650,10 +650,19 @@ int cmd_train(const ParsedArgs& a, Console& con) {
     if (!multi && !is_run_dir(dir)) {
       throw UsageError("train: --resume " + dir + ": no config.json there; pass a directory written by mmboost train");
     }
-    json cfg = read_json((fs::path(dir) / (multi ? "multiseed.json" : "config.json")).string());
+    const std::string file = (fs::path(dir) / (multi ? "multiseed.json" : "config.json")).string();
+    json cfg = read_json(file);
     std::vector<int64_t> seeds;
     if (multi) {
-      seeds = cfg["seeds"].get<std::vector<int64_t>>();
+      // Written by run_seeds: {"seeds": [non-negative integers], "config": {the resolved config}}.
+      const json s = cfg.is_object() ? cfg.value("seeds", json()) : json();
+      bool ok = s.is_array() && !s.empty();
+      for (const json& v : s) ok = ok && v.is_number_integer() && v.get<int64_t>() >= 0;
+      if (!ok || !cfg.contains("config") || !cfg["config"].is_object()) {
+        MM_FAIL(file << ": not a multi-seed record: it must hold \"seeds\", a list of non-negative integers, and "
+                        "\"config\", the run's config object (it is written by mmboost train --seeds)");
+      }
+      seeds = s.get<std::vector<int64_t>>();
       cfg = cfg["config"];
     }
     // What may change on resume: where the data is, threads, device, more epochs, --set.

@@ -2,6 +2,7 @@
 #include "tools/cli/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -38,8 +39,9 @@ const Range kRanges[] = {
     {"optim.lr", 0, kInf, true, false, "a learning rate must be positive"},
     {"optim.momentum", 0, 1, false, true, ""},
     {"optim.weight_decay", 0, kInf, false, false, ""},
-    {"data.batch_size", 1, kInf, false, false, ""},
-    {"data.workers", 0, 1024, false, false, "0 loads on the training thread"},
+    {"train.batch_size", 1, 1 << 20, false, false, ""},
+    {"data.batch_size", 1, 1 << 20, false, false, ""},
+    {"data.workers", 0, 256, false, false, "0 loads on the training thread"},
     {"method.lambda", 0, 1, false, false, "the paper uses 0.2"},
     {"method.sigma", 0, kInf, true, false, "the paper uses 1"},
     {"method.tau", 0, kInf, false, false, "the paper uses 0.01"},
@@ -205,10 +207,17 @@ void check_ranges(const json& cfg) {
     if (below || above) {
       std::ostringstream os;
       os << "config: \"" << r.path << "\" = " << v.dump() << " is out of range; it must be ";
+      // Bounds as written in a config: 1048576, not 1.04858e+06.
+      auto bound = [](double b) {
+        std::ostringstream o;
+        if (b == std::floor(b) && std::abs(b) < 1e15) o << static_cast<long long>(b);
+        else o << b;
+        return o.str();
+      };
       if (r.hi >= kInf) {
-        os << (r.lo_open ? "> " : ">= ") << r.lo;
+        os << (r.lo_open ? "> " : ">= ") << bound(r.lo);
       } else {
-        os << "in " << (r.lo_open ? "(" : "[") << r.lo << ", " << r.hi << (r.hi_open ? ")" : "]");
+        os << "in " << (r.lo_open ? "(" : "[") << bound(r.lo) << ", " << bound(r.hi) << (r.hi_open ? ")" : "]");
       }
       if (r.hint[0]) os << " (" << r.hint << ")";
       throw UsageError(os.str());
