@@ -36,7 +36,7 @@ struct OgmOptions {
 };
 
 // Per modality, s_m = sum_i softmax(z_m)_i[y_i]: logits M x (B,K), labels (B) I64 -> M scores,
-// computed in double on the host.
+// the softmax and the deterministic batch sum on the logits' device (OgmScore, boost_loss.h).
 std::vector<double> ogm_scores(const std::vector<Tensor>& modality_logits, const Tensor& labels);
 // rho_m = s_m / min_r s_r (for M = 2 the paper's s_a / s_v and its inverse).
 std::vector<double> ogm_ratios(const std::vector<double>& scores);

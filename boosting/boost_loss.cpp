@@ -96,7 +96,7 @@ ClassifierSums classifier_sums_fused(
   std::vector<Tensor> w1, b1;
   for (const auto& c : cls) {
     MM_CHECK(c->single_layer(), "classifier_sums_fused: the fused path needs classifiers of one "
-                                "Linear+ReLU layer; use the plain path (method.fused = false)");
+                                "Linear+ReLU layer; use the plain path (method.fused = \"off\")");
     w1.push_back(c->first().weight);
     b1.push_back(c->first().bias);
   }

@@ -81,6 +81,10 @@ void BoostMethod::build(const MethodContext& ctx) {
   enc_dict_ = net_->add("encoders", std::make_shared<models::ModuleDict>());
   encoders_ = build_encoders(ctx, *enc_dict_);
   hidden_ = classifier_hidden(ctx.config);
+  MM_CHECK(fused_option_ != "on" || hidden_.size() == 1,
+           "method.fused = \"on\" needs classifiers of one Linear+ReLU layer (the fused kernels), but "
+           "model.classifier_hidden has " << hidden_.size() << " layers; use \"auto\" (the fused loss on CUDA, "
+           "the classifiers' sums layer by layer) or \"off\"");
   int64_t H = hidden_.empty() ? encoders_[0]->out_dim() : hidden_.back();
   if (hidden_.empty())
     for (int64_t m = 1; m < M; ++m)

@@ -60,9 +60,10 @@ json default_config() {
            // updates and inference
            {"update", "joint"},         // joint (Algorithm 2) | alternating (release)
            // fused classifier kernels (one-hidden-layer classifiers): auto = on CUDA only (on the
-           // CPU the per-classifier GEMMs are as fast, see docs/algorithm.md) | on | off
+           // CPU the per-classifier GEMMs are as fast, see docs/algorithm.md; with deeper
+           // classifiers only the loss is fused) | on (one hidden layer required) | off
            {"fused", "auto"},
-           {"fusion", "omega"},         // omega | weights | mean | val_search
+           {"fusion", "omega"},         // omega | weights | val_search
            {"fusion_weights", {0.4, 0.6}},  // fusion = weights: one per modality
            {"modality", ""},            // unimodal: the modality to train (name or index)
        }},

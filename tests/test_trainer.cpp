@@ -48,6 +48,21 @@ TEST_CASE("config: defaults are complete, unknown keys and wrong types are rejec
   CHECK_THROWS_AS(make_method(resolve_config({{"method", {{"name", "nope"}}}})), mm::Error);
 }
 
+TEST_CASE("method.fused = on with classifiers deeper than one layer is refused with the reason; auto "
+          "and off train them",
+          "[cpu]") {
+  Splits s;
+  json cfg = mmtest::small_config("boost", 1, {{"fused", "on"}});
+  cfg["model"]["classifier_hidden"] = {16, 8};
+  mmtest::check_setup_rejects(cfg, s.train, "model.classifier_hidden has 2 layers");
+  for (const char* ok : {"auto", "off"}) {
+    INFO(ok);
+    cfg["method"]["fused"] = ok;
+    Trainer tr(cfg);
+    CHECK_NOTHROW(tr.setup(s.train));
+  }
+}
+
 TEST_CASE("a classifier added mid-training is in the optimizer, gets gradients and changes after a step", "[cpu]") {
   Splits s;
   Trainer tr(small_config("boost"));
