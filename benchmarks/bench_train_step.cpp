@@ -15,6 +15,7 @@
 //   bench_train_step [--device cpu|cuda] [--batch B] [--steps N] [--warmup N]
 //                    [--classifiers A,V] [--classes K] [--threads N] [--seed N]
 //                    [--config FILE|NAME] [--set key=value ...] [--dump DIR] [--phases N]
+//                    [--upload pageable|pinned]
 //
 //   --device       default cuda when a GPU is usable, else cpu
 //   --batch        default the config's train.batch_size (64)
@@ -32,6 +33,12 @@
 //                  classifiers, head, loss), "backward", "optimizer" (medians in "phases_ms");
 //                  train_step_aug.py --phases N splits PyTorch's step the same way. For the
 //                  paper's method with joint updates (the default config).
+//   --upload       each step takes its batch from host memory as the trainer does
+//                  (boost::DeviceBatches): "pageable" uploads it with waiting copies, "pinned"
+//                  from page-locked memory, queued one batch ahead so that the copy overlaps the
+//                  step before (engine/upload.h; the data loader's batches on CUDA). Without it
+//                  the batch stays on the device and the steps time the computation alone.
+//                  "upload_host_waits" counts the waits of one batch's upload.
 // MMBOOST_TF32=1 turns TF32 on for cuBLAS/cuDNN (reported as "tf32"); MMBOOST_CUDNN_DETERMINISTIC=0
 // lets cuDNN pick non-deterministic convolution algorithms (reported as "cudnn_deterministic");
 // MMBOOST_CUDNN_BENCHMARK=1 ranks them by cuDNN's timing on first use ("cudnn_benchmark"). The
@@ -44,6 +51,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -83,7 +91,7 @@ const char* kUsage =
     "usage: bench_train_step [--device cpu|cuda] [--batch B] [--steps N] [--warmup N]\n"
     "                        [--classifiers A,V] [--classes K] [--threads N] [--seed N]\n"
     "                        [--config FILE|NAME] [--set key=value ...] [--dump DIR]\n"
-    "                        [--phases N]\n";
+    "                        [--phases N] [--upload pageable|pinned]\n";
 
 int64_t parse_int(const std::string& opt, const std::string& v, int64_t lo, int64_t hi) {
   size_t pos = 0;
@@ -111,6 +119,7 @@ struct Options {
   std::vector<std::string> sets;
   std::string dump;
   int phases = 0;
+  std::string upload;  // "" = the batch stays on the device; "pageable" | "pinned"
 };
 
 Options parse(int argc, char** argv) {
@@ -153,6 +162,9 @@ Options parse(int argc, char** argv) {
       o.dump = v;
     } else if (a == "--phases") {
       o.phases = static_cast<int>(parse_int(a, v, 0, 1000000));
+    } else if (a == "--upload") {
+      if (v != "pageable" && v != "pinned") throw Usage("--upload must be pageable or pinned, got \"" + v + "\"");
+      o.upload = v;
     } else {
       throw Usage("unknown option \"" + a + "\"");
     }
@@ -160,15 +172,17 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Yields the same synthetic batch once per epoch.
+// Yields the same synthetic batch once per epoch, or at every call without end (`endless`: the
+// --upload steps).
 class SyntheticStream : public mm::data::BatchStream {
  public:
-  SyntheticStream(mm::data::Batch b, int64_t classes) : batch_(std::move(b)), classes_(classes) {}
+  SyntheticStream(mm::data::Batch b, int64_t classes, bool endless = false)
+      : batch_(std::move(b)), classes_(classes), endless_(endless) {}
   void start_epoch(int) override { done_ = false; }
   bool next(mm::data::Batch& out) override {
     if (done_) return false;
     out = batch_;
-    done_ = true;
+    done_ = !endless_;
     return true;
   }
   int64_t num_batches() const override { return 1; }
@@ -179,8 +193,16 @@ class SyntheticStream : public mm::data::BatchStream {
  private:
   mm::data::Batch batch_;
   int64_t classes_;
+  bool endless_;
   bool done_ = false;
 };
+
+// A host tensor's copy in page-locked memory (ordinary memory where there is none).
+Tensor pinned_copy(const Tensor& t) {
+  Tensor p = Tensor::empty_pinned(t.shape(), t.dtype());
+  if (t.numel() > 0) std::memcpy(p.raw_data(), t.contiguous().raw_data(), static_cast<size_t>(t.numel()) * mm::dtype_size(t.dtype()));
+  return p;
+}
 
 // "conv_algorithms": each geometry and pass with the algorithm in use and cuDNN's own first
 // choice (determinism aside), their cuDNN timings when MMBOOST_CUDNN_BENCHMARK=1, and the runs
@@ -327,9 +349,24 @@ int run(const Options& o, const std::string& exe_path) {
   std::vector<double> losses;
   int64_t train_step_waits = 0;  // waits for the device inside the last train_step (not the
                                  // synchronize after it); zero on the CPU and the emulated device
+  int64_t upload_waits = 0;      // --upload: waits of the last batch's upload
+  // --upload: the batch from host memory at every step, through DeviceBatches as in the trainer.
+  mm::data::Batch host_batch = cpu_batch;
+  if (o.upload == "pinned") {
+    for (auto& x : host_batch.inputs) x = pinned_copy(x);
+    host_batch.labels = pinned_copy(host_batch.labels);
+  }
+  SyntheticStream repeat(host_batch, K, /*endless=*/true);
+  mm::boost::DeviceBatches uploads(repeat, dev);
+  mm::data::Batch fed;
   auto step = [&] {
-    const int64_t w0 = mm::cuda::host_waits();
-    mm::boost::StepOutput s = trainer.method().train_step(batch);
+    int64_t w0 = mm::cuda::host_waits();
+    if (!o.upload.empty()) {
+      uploads.next(fed);
+      upload_waits = mm::cuda::host_waits() - w0;
+      w0 = mm::cuda::host_waits();
+    }
+    mm::boost::StepOutput s = trainer.method().train_step(o.upload.empty() ? batch : fed);
     train_step_waits = mm::cuda::host_waits() - w0;
     if (dev == mm::Device::CUDA) mm::cuda::synchronize();
     losses.push_back(s.loss);
@@ -411,6 +448,11 @@ int run(const Options& o, const std::string& exe_path) {
     j["cudnn_deterministic"] = cuda.conv_deterministic;
     j["cudnn_benchmark"] = cuda.conv_benchmark;
     j["train_step_host_waits"] = train_step_waits;
+    j["upload"] = o.upload.empty() ? "none" : o.upload;
+    if (!o.upload.empty()) {
+      j["upload_host_waits"] = upload_waits;
+      j["upload_pinned"] = host_batch.labels.is_pinned();
+    }
     // The loaded cuDNN in the encoding of PyTorch's `cudnn` field (torch.backends.cudnn.version()),
     // so that the two sides' lines say whether they ran the same library.
     if (cuda.cudnn > 0) {

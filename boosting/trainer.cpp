@@ -48,15 +48,6 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(const json& o, int epochs) {
   MM_FAIL("optim.scheduler \"" << s << "\" has no schedule");
 }
 
-data::Batch to_device(const data::Batch& b, Device d) {
-  if (d == Device::CPU) return b;
-  data::Batch o;
-  for (const auto& x : b.inputs) o.inputs.push_back(x.to(d));
-  o.labels = b.labels.to(d);
-  o.ids = b.ids;
-  return o;
-}
-
 double select_value(const ClassificationMetrics& m, const std::string& key) {
   if (key == "acc") return m.acc;
   if (key == "macro_f1") return m.macro_f1;
@@ -187,6 +178,43 @@ void Trainer::build(const DataSpec& spec) {
 
 void Trainer::apply_schedule() { sched_->apply(*optim_); }
 
+// ---- batches on the device ----------------------------------------------------------------------
+
+bool DeviceBatches::fetch(InFlight& slot) {
+  slot = InFlight{};  // the batch before: its step is done, its copy too
+  if (!stream_.next(slot.host)) return false;
+  if (device_ != Device::CPU) {
+    std::vector<Tensor> host = slot.host.inputs;
+    host.push_back(slot.host.labels);
+    slot.upload = Upload(host, device_);
+  }
+  return true;
+}
+
+bool DeviceBatches::next(data::Batch& out) {
+  if (!started_) {
+    started_ = true;
+    ahead_valid_ = fetch(ahead_);
+  }
+  if (!ahead_valid_) {
+    current_ = InFlight{};
+    return false;
+  }
+  std::swap(current_, ahead_);
+  // The next batch's copy is queued before this batch's step: on a GPU it runs beside the step.
+  ahead_valid_ = fetch(ahead_);
+  if (device_ == Device::CPU) {
+    out = current_.host;
+    return true;
+  }
+  const std::vector<Tensor>& dev = current_.upload.get();
+  out = data::Batch{};
+  out.inputs.assign(dev.begin(), dev.end() - 1);
+  out.labels = dev.back();
+  out.ids = current_.host.ids;
+  return true;
+}
+
 // ---- training -----------------------------------------------------------------------------------
 
 json Trainer::run_epoch(data::BatchStream& train, int epoch, bool& stopped) {
@@ -198,9 +226,9 @@ json Trainer::run_epoch(data::BatchStream& train, int epoch, bool& stopped) {
   std::map<std::string, double> term_sums;
   double loss_sum = 0.0;
   int64_t batches = 0, samples = 0;
-  data::Batch raw;
-  while (train.next(raw)) {
-    data::Batch b = to_device(raw, device_);
+  DeviceBatches on_device(train, device_);
+  data::Batch b;
+  while (on_device.next(b)) {
     StepOutput s = method_->train_step(b);
     MM_CHECK(std::isfinite(s.loss), "training diverged at epoch " << epoch << ", batch " << batches
                                                                  << ": the loss is " << s.loss
@@ -324,9 +352,9 @@ EvalResult Trainer::evaluate_split(data::BatchStream& stream, bool validation) {
   {
     NoGradGuard ng;
     stream.start_epoch(0);
-    data::Batch raw;
-    while (stream.next(raw)) {
-      data::Batch b = to_device(raw, device_);
+    DeviceBatches batches(stream, device_);
+    data::Batch b;
+    while (batches.next(b)) {
       Predictions p = method_->predict(b);
       std::vector<float> f = p.fused_logits.to_vector();
       r.fused_logits.insert(r.fused_logits.end(), f.begin(), f.end());
@@ -338,9 +366,9 @@ EvalResult Trainer::evaluate_split(data::BatchStream& stream, bool validation) {
         std::vector<float> v = p.modality_logits[m].to_vector();
         mod[m].insert(mod[m].end(), v.begin(), v.end());
       }
-      std::vector<int64_t> y = raw.labels.to_int_vector();
+      std::vector<int64_t> y = batches.host().labels.to_int_vector();
       r.labels.insert(r.labels.end(), y.begin(), y.end());
-      r.ids.insert(r.ids.end(), raw.ids.begin(), raw.ids.end());
+      r.ids.insert(r.ids.end(), b.ids.begin(), b.ids.end());
     }
   }
   const int64_t R = static_cast<int64_t>(r.labels.size());

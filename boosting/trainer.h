@@ -27,6 +27,7 @@
 #include "boosting/metrics.h"
 #include "data/batch.h"
 #include "engine/optim/optimizer.h"
+#include "engine/upload.h"
 
 namespace mm::boost {
 
@@ -49,6 +50,31 @@ nlohmann::json resolve_config(const nlohmann::json& user);
 // method's options (Method::check_config), optim.name, optim.scheduler and the encoder types
 // (model.encoder.type, model.encoders.<m>.type). Throws mm::Error naming the key.
 void check_config_choices(const nlohmann::json& resolved_config);
+
+// A BatchStream's batches on a device, each one's upload queued before the one before it is
+// handed out, so that on a GPU (with the stream's batches in page-locked memory,
+// data::StreamOptions::pin_memory) the copy of batch k+1 runs while step k's kernels do
+// (engine/upload.h). A batch handed out by next() stays valid until the following call; its
+// device work must be queued by then (it is: the trainer's step waits for its loss). The stream
+// is read one batch ahead. On the CPU the batches pass through unchanged.
+class DeviceBatches {
+ public:
+  DeviceBatches(data::BatchStream& stream, Device device) : stream_(stream), device_(device) {}
+  bool next(data::Batch& out);
+  // The batch next() handed out last, as the stream gave it (host memory).
+  const data::Batch& host() const { return current_.host; }
+
+ private:
+  struct InFlight {
+    data::Batch host;
+    Upload upload;  // inputs..., labels
+  };
+  bool fetch(InFlight& slot);  // false at the end of the stream
+  data::BatchStream& stream_;
+  Device device_;
+  bool started_ = false, ahead_valid_ = false;
+  InFlight current_, ahead_;
+};
 
 // Progress inside an epoch, reported after each training batch.
 struct BatchProgress {

@@ -87,6 +87,9 @@ struct StreamOptions {
   int shuffle = -1;            // < 0: shuffle the train split only; 0/1 force it
   int augment = -1;            // < 0: random augmentation on the train split only; 0/1 force it
   int64_t limit = -1;          // >= 0: keep only the first `limit` samples (smoke runs)
+  // Build batches in page-locked memory (Tensor::empty_pinned), so that a run on CUDA uploads
+  // each while the previous step runs (engine/upload.h). Set by callers training on CUDA.
+  bool pin_memory = false;
 };
 
 // Builds the stream for split "train", "val" or "test". `cfg` is a data section (it is merged

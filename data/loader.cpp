@@ -332,7 +332,7 @@ class StreamImpl final : public Stream {
  public:
   StreamImpl(DatasetInfo info, std::string split, SplitData data, std::vector<ModalityProc> procs,
              std::unique_ptr<DiskCache> cache, uint64_t seed, int workers, int64_t batch, bool shuffle, bool augment,
-             bool drop_last, bool skip_bad, int prefetch)
+             bool drop_last, bool skip_bad, int prefetch, bool pin_memory)
       : info_(std::move(info)),
         split_(std::move(split)),
         samples_(std::move(data.samples)),
@@ -345,7 +345,8 @@ class StreamImpl final : public Stream {
         augment_(augment),
         drop_last_(drop_last),
         skip_bad_(skip_bad),
-        prefetch_(prefetch) {
+        prefetch_(prefetch),
+        pin_memory_(pin_memory) {
     stats_.skipped_at_scan = static_cast<int64_t>(data.skipped.size());
     for (auto& s : data.skipped) add_skipped(s);
   }
@@ -496,11 +497,16 @@ class StreamImpl final : public Stream {
       for (size_t m = 0; m < M; ++m) {
         Shape shape = procs_[m].shape;
         shape.insert(shape.begin(), k);
-        Tensor t = Tensor::empty(shape);
+        Tensor t = pin_memory_ ? Tensor::empty_pinned(shape) : Tensor::empty(shape);
         if (k > 0) std::memcpy(t.data_f32(), bufs[m].data(), static_cast<size_t>(k * procs_[m].numel) * sizeof(float));
         batch.inputs.push_back(t);
       }
-      batch.labels = Tensor::from_ints(labels, {k});
+      if (pin_memory_) {
+        batch.labels = Tensor::empty_pinned({k}, DType::I64);
+        if (k > 0) std::memcpy(batch.labels.data_i64(), labels.data(), labels.size() * sizeof(int64_t));
+      } else {
+        batch.labels = Tensor::from_ints(labels, {k});
+      }
       batch.ids = std::move(ids);
       slot.batch = std::move(batch);
     } catch (...) {
@@ -518,6 +524,7 @@ class StreamImpl final : public Stream {
   int64_t batch_;
   bool shuffle_, augment_, drop_last_, skip_bad_;
   int prefetch_;
+  bool pin_memory_;
 
   int epoch_ = 0;
   bool started_ = false;
@@ -588,7 +595,7 @@ std::unique_ptr<Stream> make_stream(const json& cfg_in, const std::string& split
   const bool drop_last = is_train && cfg["drop_last"].get<bool>();
   return std::make_unique<StreamImpl>(make_info(procs, classes), split, std::move(data), std::move(procs),
                                       std::move(cache), seed, workers, batch, shuffle, augment, drop_last, skip_bad,
-                                      cfg["prefetch"].get<int>());
+                                      cfg["prefetch"].get<int>(), opt.pin_memory);
 }
 
 DatasetInfo describe(const json& cfg_in) {

@@ -149,6 +149,26 @@ void memcpy_h2d(void* dst, const void* src, size_t nbytes);
 void memcpy_d2h(void* dst, const void* src, size_t nbytes);
 void memcpy_d2d(void* dst, const void* src, size_t nbytes);
 void synchronize();
+// Page-locked ("pinned") host memory, the host side of uploads that overlap the device's work
+// (below), from a cache of its own; thread-safe, since the data loader's workers build batches
+// in it. nullptr where there is none (no CUDA device, out of page-locked memory): the caller
+// then uses ordinary memory. pinned_free does not throw.
+void* pinned_alloc(size_t nbytes);
+void pinned_free(void* ptr);
+// Uploads that overlap the device's work (engine/upload.h). upload_begin() opens a group: the
+// device's copy stream waits for the work queued so far on the compute stream, so that a
+// destination block freed by queued kernels is theirs no more when the copy writes it.
+// upload_h2d() queues a copy from page-locked memory on the copy stream; the host goes on at
+// once. upload_end() marks the end of the group and returns it as an event; upload_join(event)
+// makes the compute stream wait for it (the kernels queued after see the data; the host does not
+// wait); upload_release(event) destroys it, first waiting on the host for copies still in
+// flight (counted in host_waits), after which both sides' buffers may be freed. It does not
+// throw.
+void upload_begin();
+void upload_h2d(void* dst, const void* pinned_src, size_t nbytes);
+void* upload_end();
+void upload_join(void* event);
+void upload_release(void* event);
 // How many times the backend has made the host wait for the device since the program started:
 // each copy to or from the host and each synchronize(). A training step that waits once (to
 // read its loss) lets the host queue the next kernels while the device runs; every further wait

@@ -51,7 +51,9 @@ int64_t wrap_dim(int64_t d, int64_t ndim, const char* what) {
 
 Storage::~Storage() {
   if (!data) return;
-  if (device == Device::CPU) {
+  if (pinned) {
+    cuda::pinned_free(data);
+  } else if (device == Device::CPU) {
     std::free(data);
   } else {
     cuda::device_free(data);
@@ -73,15 +75,39 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   return s;
 }
 
+std::shared_ptr<Storage> Storage::allocate_pinned(size_t nbytes) {
+  void* p = cuda::pinned_alloc(nbytes == 0 ? 64 : nbytes);
+  if (!p) return allocate(nbytes, Device::CPU);
+  auto s = std::make_shared<Storage>();
+  s->nbytes = nbytes;
+  s->data = p;
+  s->pinned = true;
+  return s;
+}
+
 // ---- factories ---------------------------------------------------------------------------
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+namespace {
+// A contiguous tensor's metadata, its storage still to be attached.
+std::shared_ptr<TensorImpl> contiguous_impl(const Shape& shape, DType dtype) {
   for (int64_t d : shape) MM_CHECK(d >= 0, "negative dimension in shape " << shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
+  return impl;
+}
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  auto impl = contiguous_impl(shape, dtype);
   impl->storage = Storage::allocate(static_cast<size_t>(numel_of(shape)) * dtype_size(dtype), device);
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  auto impl = contiguous_impl(shape, dtype);
+  impl->storage = Storage::allocate_pinned(static_cast<size_t>(numel_of(shape)) * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
 
@@ -144,6 +170,8 @@ int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size"
 int64_t Tensor::numel() const { return numel_of(shape()); }
 DType Tensor::dtype() const { return checked().dtype; }
 Device Tensor::device() const { return checked().storage->device; }
+
+bool Tensor::is_pinned() const { return checked().storage->pinned; }
 
 bool Tensor::is_contiguous() const {
   const auto& s = shape();

@@ -27,17 +27,21 @@ int64_t numel_of(const Shape& s);
 Shape contiguous_strides(const Shape& s);
 
 // Raw memory on one device. CPU memory is 64-byte aligned; CUDA memory comes from the caching
-// allocator of the CUDA backend.
+// allocator of the CUDA backend. CPU memory may be page-locked (`pinned`, from the CUDA
+// backend's cache): the source of an upload that overlaps the device's work (engine/upload.h).
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
   Device device = Device::CPU;
+  bool pinned = false;
 
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+  // Page-locked host memory where the CUDA backend has a device, else ordinary host memory.
+  static std::shared_ptr<Storage> allocate_pinned(size_t nbytes);
 };
 
 struct Node;
@@ -69,6 +73,9 @@ class Tensor {
                             Device device = Device::CPU);
   static Tensor from_ints(const std::vector<int64_t>& values, const Shape& shape,
                           Device device = Device::CPU);
+  // A host tensor in page-locked memory (Storage::allocate_pinned), which Upload copies to the
+  // device without making the host wait; ordinary host memory where there is no CUDA device.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::F32);
 
   // ---- metadata --------------------------------------------------------------------------
   bool defined() const { return static_cast<bool>(impl_); }
@@ -81,6 +88,7 @@ class Tensor {
   DType dtype() const;
   Device device() const;
   bool is_contiguous() const;
+  bool is_pinned() const;  // host memory that is page-locked
   std::string describe() const;  // "f32[3, 4] cpu"
 
   // Pointer to the first element of this view (device memory for CUDA tensors).

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -69,14 +70,14 @@ class VectorStream : public mm::data::BatchStream {
       std::vector<float> v(n * D);
       for (int64_t i = 0; i < n; ++i)
         std::copy_n(set_.x[m].begin() + order_[pos_ + i] * D, D, v.begin() + i * D);
-      out.inputs.push_back(mm::Tensor::from_vector(v, {n, D}));
+      out.inputs.push_back(host_tensor(mm::Tensor::from_vector(v, {n, D})));
     }
     std::vector<int64_t> y(n);
     for (int64_t i = 0; i < n; ++i) {
       y[i] = set_.y[order_[pos_ + i]];
       out.ids.push_back("s" + std::to_string(order_[pos_ + i]));
     }
-    out.labels = mm::Tensor::from_ints(y, {n});
+    out.labels = host_tensor(mm::Tensor::from_ints(y, {n}));
     pos_ += n;
     return true;
   }
@@ -84,14 +85,24 @@ class VectorStream : public mm::data::BatchStream {
   int64_t num_samples() const override { return set_.rows(); }
   std::vector<std::string> modality_names() const override { return {"fast", "slow"}; }
   int64_t num_classes() const override { return 4; }
+  // Batches in page-locked memory (Tensor::empty_pinned), as the data loader builds them for a
+  // run on CUDA (data::StreamOptions::pin_memory).
+  void set_pinned(bool on) { pinned_ = on; }
 
  private:
+  mm::Tensor host_tensor(const mm::Tensor& t) const {
+    if (!pinned_) return t;
+    mm::Tensor p = mm::Tensor::empty_pinned(t.shape(), t.dtype());
+    if (t.numel() > 0) std::memcpy(p.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()) * mm::dtype_size(t.dtype()));
+    return p;
+  }
   SyntheticSet set_;
   int64_t batch_;
   bool shuffle_;
   uint64_t seed_;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
+  bool pinned_ = false;
 };
 
 }  // namespace mmtest

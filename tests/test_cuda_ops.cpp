@@ -15,6 +15,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/upload.h"
 #include "tests/bn_act_reference.h"
 #include "tests/cuda_testing.h"
 #include "tests/sgd_reference.h"
@@ -92,6 +93,45 @@ TEST_CASE("cuda runtime: device count, allocator reuse and host/device copies", 
   REQUIRE(back == host);
   cuda::device_free(a);
   cuda::device_free(b);
+}
+
+TEST_CASE("cuda uploads from page-locked memory overlap (no host wait) and land before the "
+          "kernels queued after get(); from pageable memory they are ordinary copies",
+          "[cuda]") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = Tensor::empty_pinned({7, 129});
+  REQUIRE(x.is_pinned());
+  const Tensor xr = randn({7, 129}, 5);
+  std::memcpy(x.data_f32(), xr.data_f32(), static_cast<size_t>(x.numel()) * sizeof(float));
+  Tensor y = Tensor::empty_pinned({7}, DType::I64);
+  for (int64_t i = 0; i < 7; ++i) y.data_i64()[i] = 3 * i - 1;
+  const Tensor pageable = randn({1, 31}, 6);
+  REQUIRE_FALSE(pageable.is_pinned());
+  {
+    const int64_t before = cuda::host_waits();
+    Upload up({x, y}, Device::CUDA);
+    CHECK(up.overlapped());
+    const std::vector<Tensor>& d = up.get();
+    CHECK(cuda::host_waits() == before);  // queued, joined: the host never waited
+    REQUIRE(d.size() == 2);
+    CHECK(d[0].device() == Device::CUDA);
+    // A kernel queued after get() reads the data (on the SIMT build the copy would otherwise not
+    // have run yet: its buffer would read as NaN).
+    const Tensor doubled = mul_scalar(d[0], 2.0f);
+    close(doubled, mul_scalar(xr, 2.0f), 0.0, 0.0, "uploaded x, doubled on the device");
+    same_ints(d[1], y, "uploaded labels");
+  }
+  {
+    const int64_t before = cuda::host_waits();
+    Upload up({pageable}, Device::CUDA);
+    CHECK_FALSE(up.overlapped());
+    close(up.get()[0], pageable, 0.0, 0.0, "copied from pageable memory");
+    if (!cuda::emulated()) CHECK(cuda::host_waits() - before >= 1);  // to() waited for the copy
+  }
+  // An upload dropped before get() (an error between the two) waits for its copy first, so the
+  // page-locked buffer goes back to its cache only when nothing reads it.
+  { Upload dropped({x}, Device::CUDA); }
+  CHECK_THROWS_WITH(Upload({dev(xr)}, Device::CUDA), Catch::Contains("must be a host tensor"));
 }
 
 TEST_CASE("cuda tensors: zeros, to(), clone of a permuted view", "[cuda]") {

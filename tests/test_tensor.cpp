@@ -1,4 +1,5 @@
 // Tensor storage, views and copies.
+#include "engine/backend.h"
 #include "tests/testing.h"
 
 using namespace mm;
@@ -17,6 +18,19 @@ TEST_CASE("tensor factories and host round trip", "[cpu][tensor]") {
   REQUIRE(l.to_int_vector() == std::vector<int64_t>{3, 1, 4});
   REQUIRE_THROWS_WITH(Tensor::from_vector({1, 2}, {3}),
                       Catch::Contains("2 values do not fill shape [3]"));
+}
+
+TEST_CASE("empty_pinned gives a host tensor, page-locked only where the CUDA backend has a device",
+          "[cpu][tensor]") {
+  Tensor t = Tensor::empty_pinned({3, 5});
+  CHECK(t.device() == Device::CPU);
+  CHECK(t.is_pinned() == cuda::available());
+  CHECK_FALSE(Tensor::empty({3, 5}).is_pinned());
+  for (int64_t i = 0; i < 15; ++i) t.data_f32()[i] = static_cast<float>(i);
+  CHECK(t.reshape({15}).to_vector()[14] == 14.0f);
+  CHECK(t.slice(0, 1, 2).is_pinned() == t.is_pinned());  // a view shares its storage
+  Tensor e = Tensor::empty_pinned({0}, DType::I64);
+  CHECK(e.numel() == 0);
 }
 
 TEST_CASE("reshape, slice, transpose and permute are views with the right values",

@@ -361,6 +361,12 @@ fi
 [[ -x "$ts" ]] &&
   run_json train_step_mmboost_1,1_nondeterministic 90 env MMBOOST_CUDNN_DETERMINISTIC=0 "$ts" \
     "${ts_args[@]}" --classifiers 1,1
+# The batch taken from host memory at every step, as the trainer does: with waiting copies from
+# pageable memory, and from page-locked memory queued one batch ahead (engine/upload.h).
+for up in pageable pinned; do
+  [[ -x "$ts" ]] &&
+    run_json "train_step_mmboost_1,1_upload_$up" 90 "$ts" "${ts_args[@]}" --classifiers 1,1 --upload "$up"
+done
 # Algorithms ranked by cuDNN's timing on this GPU (PyTorch's cudnn.benchmark), the fastest
 # deterministic one: what autotuning gains while keeping bit-identical reruns.
 [[ -x "$ts" ]] &&

@@ -119,6 +119,8 @@ def train_steps(lines):
     for j in steps:
         if "check" in j or j.get("dumped") or j.get("loaded"):
             continue  # the same-state check: a smaller batch, 3 steps
+        if j.get("upload", "none") != "none":
+            continue  # the batch uploaded at every step: the table after this one
         by[step_setting(j)][j.get("framework")] = j
     # One row per (batch, classifiers, math, ranking); columns per convolution rule and side.
     rows = []
@@ -145,6 +147,19 @@ def train_steps(lines):
     if waits:
         print("Waits for the GPU inside one of our training steps (train_step_host_waits): %s; "
               "PyTorch's step waits once, in loss.item().\n" % ", ".join(str(w) for w in waits))
+    # Our step with the batch taken from host memory at every step, as the trainer does
+    # (bench_train_step --upload), beside the same step with the batch left on the device.
+    ups = [j for j in steps if j.get("framework") == "mmboost" and j.get("upload", "none") != "none"]
+    if ups:
+        urows = []
+        for j in sorted(ups, key=lambda j: j["upload"]):
+            base = by.get(step_setting(j), {}).get("mmboost")
+            urows.append([j["upload"], fmt(j.get("median_ms")), fmt(base.get("median_ms")) if base else "",
+                          fmt(j["median_ms"] - base["median_ms"]) if base else "",
+                          j.get("upload_host_waits", ""), "yes" if j.get("upload_pinned") else "no"])
+        print("Our step with the batch uploaded from host memory at every step, median ms (the "
+              "batch on the device throughout: 'on device'):\n")
+        table(["upload", "median", "on device", "difference", "waits of one upload", "page-locked"], urows)
     print("End-to-end training step, median ms. Convolution rule: deterministic algorithms only "
           "(our default), or cuDNN's first choice (PyTorch's default); ranking: cuDNN's heuristics, "
           "or its timing (benchmark). The last column compares the two defaults:\n")

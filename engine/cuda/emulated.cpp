@@ -40,6 +40,18 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes) std::memcpy(dst, src, nbytes);
 }
 void synchronize() {}
+// Page-locked memory is ordinary memory here and an upload is a copy made at once; the event is
+// a token, so that the trainer's overlapping uploads take their CUDA code path.
+void* pinned_alloc(size_t nbytes) { return device_alloc(nbytes); }
+void pinned_free(void* ptr) { std::free(ptr); }
+void upload_begin() {}
+void upload_h2d(void* dst, const void* pinned_src, size_t nbytes) { memcpy_h2d(dst, pinned_src, nbytes); }
+void* upload_end() {
+  static char token;
+  return &token;
+}
+void upload_join(void*) {}
+void upload_release(void*) {}
 int64_t host_waits() { return 0; }
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}

@@ -22,6 +22,13 @@ void memcpy_h2d(void*, const void*, size_t) { no_cuda("memcpy_h2d"); }
 void memcpy_d2h(void*, const void*, size_t) { no_cuda("memcpy_d2h"); }
 void memcpy_d2d(void*, const void*, size_t) { no_cuda("memcpy_d2d"); }
 void synchronize() {}
+void* pinned_alloc(size_t) { return nullptr; }  // ordinary memory then
+void pinned_free(void*) {}
+void upload_begin() { no_cuda("upload_begin"); }
+void upload_h2d(void*, const void*, size_t) { no_cuda("upload_h2d"); }
+void* upload_end() { no_cuda("upload_end"); }
+void upload_join(void*) { no_cuda("upload_join"); }
+void upload_release(void*) {}
 int64_t host_waits() { return 0; }
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}

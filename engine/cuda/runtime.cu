@@ -99,8 +99,9 @@ namespace {
 constexpr int kMaxDevices = 64;
 
 struct DeviceState {
-  std::once_flag stream_once, cublas_once, cublaslt_once, cudnn_once, sm_once;
+  std::once_flag stream_once, copy_once, cublas_once, cublaslt_once, cudnn_once, sm_once;
   cudaStream_t stream = nullptr;
+  cudaStream_t copy_stream = nullptr;  // uploads only (upload_h2d)
   cublasHandle_t cublas = nullptr;
   cublasLtHandle_t cublaslt = nullptr;
   cudnnHandle_t cudnn = nullptr;
@@ -125,6 +126,17 @@ cudaStream_t stream() {
   });
   return s.stream;
 }
+
+namespace {
+// The stream of uploads from page-locked memory, which run beside the compute stream's kernels.
+cudaStream_t copy_stream() {
+  DeviceState& s = device_state();
+  std::call_once(s.copy_once, [&] {
+    MM_CUDA_CHECK(cudaStreamCreateWithFlags(&s.copy_stream, cudaStreamNonBlocking));
+  });
+  return s.copy_stream;
+}
+}  // namespace
 
 Settings settings() {
   Settings s;
@@ -356,8 +368,100 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
   MM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
 }
 
+// ---- page-locked host memory and overlapping uploads ------------------------------------------
+//
+// The data loader's workers build each batch in page-locked memory; the trainer queues its
+// upload on the copy stream while the compute stream still runs the previous step, and joins it
+// before the step that uses it (boosting/trainer.cpp, DeviceBatches). Freed page-locked blocks are
+// cached by rounded size like device blocks (cudaHostAlloc pins pages, which is slow), and handed
+// out again only by pinned_alloc, after the upload that read them has been released.
+
+namespace {
+struct PinnedCache {
+  std::mutex mu;
+  std::unordered_map<void*, size_t> live;
+  std::map<size_t, std::vector<void*>> free_lists;
+};
+PinnedCache& pinned_cache() {
+  static PinnedCache* c = new PinnedCache();  // leaked, see device_state()
+  return *c;
+}
+}  // namespace
+
+void* pinned_alloc(size_t nbytes) {
+  if (!available()) return nullptr;
+  const size_t size = round_size(nbytes);
+  PinnedCache& c = pinned_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.free_lists.find(size);
+  void* p = nullptr;
+  if (it != c.free_lists.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+  } else if (cudaHostAlloc(&p, size, cudaHostAllocPortable) != cudaSuccess) {
+    cudaGetLastError();  // out of page-locked memory: ordinary memory will do
+    return nullptr;
+  }
+  c.live.emplace(p, size);
+  return p;
+}
+
+void pinned_free(void* ptr) {
+  if (!ptr) return;
+  PinnedCache& c = pinned_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.live.find(ptr);
+  if (it == c.live.end()) return;
+  c.free_lists[it->second].push_back(ptr);
+  c.live.erase(it);
+}
+
+void upload_begin() {
+  cudaEvent_t queued = nullptr;
+  MM_CUDA_CHECK(cudaEventCreateWithFlags(&queued, cudaEventDisableTiming));
+  cudaError_t e = cudaEventRecord(queued, stream());
+  if (e == cudaSuccess) e = cudaStreamWaitEvent(copy_stream(), queued, 0);
+  cudaEventDestroy(queued);  // released once the wait has been queued
+  MM_CUDA_CHECK(e);
+}
+
+void upload_h2d(void* dst, const void* pinned_src, size_t nbytes) {
+  if (nbytes == 0) return;
+  MM_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, nbytes, cudaMemcpyHostToDevice, copy_stream()));
+}
+
+void* upload_end() {
+  cudaEvent_t done = nullptr;
+  MM_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  const cudaError_t e = cudaEventRecord(done, copy_stream());
+  if (e != cudaSuccess) {
+    cudaEventDestroy(done);
+    MM_CUDA_CHECK(e);
+  }
+  return done;
+}
+
+void upload_join(void* event) {
+  MM_CUDA_CHECK(cudaStreamWaitEvent(stream(), static_cast<cudaEvent_t>(event), 0));
+}
+
+void upload_release(void* event) {
+  if (!event) return;
+  auto ev = static_cast<cudaEvent_t>(event);
+  const cudaError_t q = cudaEventQuery(ev);
+  if (q == cudaErrorNotReady) {
+    g_host_waits.fetch_add(1, std::memory_order_relaxed);
+    cudaEventSynchronize(ev);  // an error here is the context's and surfaces at the next check
+  }
+  if (q != cudaSuccess) cudaGetLastError();
+  cudaEventDestroy(ev);
+}
+
 void synchronize() {
   if (!available()) return;
+  // Uploads still in flight on the copy stream too (one wait as counted: the host waits once).
+  cudaStream_t copy = device_state().copy_stream;
+  if (copy) MM_CUDA_CHECK(cudaStreamSynchronize(copy));
   wait_for(stream());
 }
 

@@ -3,7 +3,10 @@
 // One stream per device carries every kernel, copy and library call, so work is ordered
 // without events and a block returned to the caching allocator can be handed out again at
 // once: its next user is queued behind its last one on the same stream. cuBLAS, cuBLASLt and
-// cuDNN handles are created lazily, bound to that stream.
+// cuDNN handles are created lazily, bound to that stream. The one exception is the upload of a
+// batch from page-locked memory (upload_h2d, engine/upload.h), on a second stream so that it
+// overlaps the kernels: it is ordered by events behind the work queued before it and ahead of
+// the kernels that read it.
 #pragma once
 
 #include <cstddef>

@@ -303,6 +303,7 @@ void block_barrier() {
 }
 
 void Launch::run(const std::function<void()>& body) const {
+  run_queued(stream_);  // stream order: the copies queued before this launch land first
   const uint64_t nthreads64 = uint64_t(block_.x) * block_.y * block_.z;
   std::string bad;
   if (nthreads64 == 0 || nthreads64 > kMaxBlockThreads || block_.z > 64)
@@ -394,10 +395,6 @@ void Launch::run(const std::function<void()>& body) const {
 
 namespace {
 thread_local cudaError_t g_last_error = cudaSuccess;
-CUstream_st* the_stream() {
-  static char dummy;
-  return reinterpret_cast<CUstream_st*>(&dummy);
-}
 cudaError_t fail(cudaError_t e) {
   g_last_error = e;
   return e;
@@ -405,6 +402,69 @@ cudaError_t fail(cudaError_t e) {
 }  // namespace
 
 void set_last_error(cudaError_t e) { g_last_error = e; }
+
+// ---- streams: queued copies from page-locked memory (see simt.h) ------------------------------
+
+struct QueuedCopy {
+  uint64_t seq;  // the stream's count of queued copies when this one was queued
+  void* dst;
+  const void* src;
+  size_t n;
+};
+
+}  // namespace simt
+
+struct CUstream_st {
+  std::vector<simt::QueuedCopy> queue;  // in order of seq
+  uint64_t queued = 0;                  // copies queued so far
+};
+
+struct CUevent_st {
+  std::chrono::steady_clock::time_point at;
+  bool recorded = false;
+  cudaStream_t stream = nullptr;  // where it was recorded
+  uint64_t seq = 0;               // that stream's queued count then: the copies it marks
+};
+
+namespace simt {
+namespace {
+
+// Guards the queues and the page-locked registry: the loader's workers allocate page-locked
+// batches while the trainer's thread queues copies.
+std::mutex& streams_mu() {
+  static std::mutex* m = new std::mutex();
+  return *m;
+}
+std::vector<CUstream_st*>& all_streams() {
+  static auto* v = new std::vector<CUstream_st*>();
+  return *v;
+}
+std::vector<std::pair<const char*, const char*>>& pinned_ranges() {  // [begin, end)
+  static auto* r = new std::vector<std::pair<const char*, const char*>>();
+  return *r;
+}
+bool is_pinned_locked(const void* p) {
+  const char* c = static_cast<const char*>(p);
+  for (const auto& [b, e] : pinned_ranges())
+    if (c >= b && c < e) return true;
+  return false;
+}
+// Runs the copies of `s` queued before its count reached `upto`. Caller holds streams_mu().
+void run_queued_locked(cudaStream_t s, uint64_t upto) {
+  if (!s) return;
+  size_t done = 0;
+  while (done < s->queue.size() && s->queue[done].seq < upto) {
+    const QueuedCopy& c = s->queue[done++];
+    std::memmove(c.dst, c.src, c.n);
+  }
+  s->queue.erase(s->queue.begin(), s->queue.begin() + static_cast<std::ptrdiff_t>(done));
+}
+}  // namespace
+
+void run_queued(cudaStream_t s) {
+  std::lock_guard<std::mutex> lock(streams_mu());
+  if (s) run_queued_locked(s, s->queued);
+}
 
 }  // namespace simt
 
@@ -483,26 +543,35 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   return cudaSuccess;
 }
 
-struct CUevent_st {
-  std::chrono::steady_clock::time_point at;
-  bool recorded = false;
-};
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
   *e = new CUevent_st();
   return cudaSuccess;
 }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return simt::fail(cudaErrorInvalidValue);
   e->at = std::chrono::steady_clock::now();  // launches run to completion when made
   e->recorded = true;
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  e->stream = s;
+  e->seq = s ? s->queued : 0;
   return cudaSuccess;
 }
+cudaError_t cudaEventQuery(cudaEvent_t e) {
+  if (!e) return simt::fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  const bool pending = e->stream && !e->stream->queue.empty() && e->stream->queue.front().seq < e->seq;
+  return pending ? cudaErrorNotReady : cudaSuccess;  // not a sticky error: last error unchanged
+}
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-  return e ? cudaSuccess : simt::fail(cudaErrorInvalidValue);
+  if (!e) return simt::fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  simt::run_queued_locked(e->stream, e->seq);
+  return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
   if (!ms || !start || !stop || !start->recorded || !stop->recorded)
@@ -511,10 +580,22 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop)
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = simt::the_stream();
+  *s = new CUstream_st();  // kept for the program's life, as the backend keeps its streams
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  simt::all_streams().push_back(*s);
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
+  if (!e) return simt::fail(cudaErrorInvalidValue);
+  // The waiting stream's later work runs when made, so what it waits for runs now.
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  simt::run_queued_locked(e->stream, e->seq);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  simt::run_queued(s);
+  return cudaSuccess;
+}
 
 cudaError_t cudaMalloc(void** p, size_t nbytes) {
   // One host allocation of the exact size (AddressSanitizer then bounds every access), filled
@@ -537,11 +618,54 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t s) {
+  {
+    std::lock_guard<std::mutex> lock(simt::streams_mu());
+    if (s) {
+      if (n && kind == cudaMemcpyHostToDevice && simt::is_pinned_locked(src)) {
+        s->queue.push_back(simt::QueuedCopy{s->queued++, dst, src, n});
+        return cudaSuccess;
+      }
+      simt::run_queued_locked(s, s->queued);  // in stream order: after the queued ones
+    }
+  }
   return cudaMemcpy(dst, src, n, kind);
 }
-cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t s) {
+  simt::run_queued(s);
   if (n) std::memset(p, value, n);
+  return cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** p, size_t nbytes, unsigned) {
+  void* q = std::malloc(nbytes ? nbytes : 1);
+  if (!q) {
+    *p = nullptr;
+    return simt::fail(cudaErrorMemoryAllocation);
+  }
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  const char* c = static_cast<const char*>(q);
+  simt::pinned_ranges().emplace_back(c, c + (nbytes ? nbytes : 1));
+  *p = q;
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* p) {
+  if (!p) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(simt::streams_mu());
+  auto& r = simt::pinned_ranges();
+  auto it = std::find_if(r.begin(), r.end(), [&](const auto& b) { return b.first == p; });
+  if (it == r.end()) return simt::fail(cudaErrorInvalidValue);
+  // A copy still queued from this buffer would read freed memory on a GPU.
+  for (CUstream_st* s : simt::all_streams())
+    for (const simt::QueuedCopy& c : s->queue) {
+      const char* src = static_cast<const char*>(c.src);
+      if (src < it->second && src + c.n > it->first) {
+        std::fprintf(stderr, "simt: cudaFreeHost(%p) while a queued copy of %zu bytes still reads it "
+                     "(nothing ordered the host after that copy)\n", p, c.n);
+        std::abort();
+      }
+    }
+  r.erase(it);
+  std::free(p);
   return cudaSuccess;
 }
 

@@ -65,6 +65,7 @@ enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
+  cudaErrorNotReady = 600,
   cudaErrorInitializationError = 3,
   cudaErrorInsufficientDriver = 35,
   cudaErrorInvalidConfiguration = 9,
@@ -98,10 +99,23 @@ struct cudaDeviceProp {
 // Events time host work here (steady clock); a benchmark run on this build measures the host.
 struct CUevent_st;
 using cudaEvent_t = CUevent_st*;
+constexpr unsigned cudaEventDefault = 0x00;
+constexpr unsigned cudaEventDisableTiming = 0x02;
 
+// Streams. Kernels, library calls and copies run to completion when they are made, with one
+// exception that stands in for a GPU's asynchrony where it matters to the backend: a copy from
+// page-locked host memory (cudaHostAlloc) to the device is queued on its stream and runs only
+// when something orders the host or another stream after it: cudaStreamSynchronize of its
+// stream, cudaEventSynchronize or cudaStreamWaitEvent of an event recorded after it, a later
+// launch or copy on the same stream (cudaEventQuery reports cudaErrorNotReady meanwhile). So a
+// kernel that reads the destination without such an order reads what was there before (0xff
+// bytes in fresh memory: NaN), and cudaFreeHost of a buffer that a queued copy still reads
+// stops the program with a message, as a GPU would copy freed memory.
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 constexpr unsigned cudaStreamNonBlocking = 0x01;
+constexpr unsigned cudaHostAllocDefault = 0x00;
+constexpr unsigned cudaHostAllocPortable = 0x01;
 
 // The CUDA runtime API these stand-ins follow (1000 major + 10 minor); cudaRuntimeGetVersion and
 // cudaDriverGetVersion report it.
@@ -118,14 +132,19 @@ cudaError_t cudaSetDevice(int d);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s);
+cudaError_t cudaEventQuery(cudaEvent_t e);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaMalloc(void** p, size_t nbytes);
 cudaError_t cudaFree(void* p);
+cudaError_t cudaHostAlloc(void** p, size_t nbytes, unsigned flags);
+cudaError_t cudaFreeHost(void* p);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind,
                             cudaStream_t s);
@@ -174,11 +193,15 @@ T from_bits(uint64_t b) {
 
 // ---- launches --------------------------------------------------------------------------------
 
+// Runs the copies queued on `s` (a copy from page-locked memory; see the streams above).
+void run_queued(cudaStream_t s);
+
 class Launch {
  public:
   Launch(const char* name, const char* file, int line, dim3 grid, dim3 block, size_t smem = 0,
          cudaStream_t stream = nullptr)
-      : name_(name), file_(file), line_(line), grid_(grid), block_(block), smem_(smem) {}
+      : name_(name), file_(file), line_(line), grid_(grid), block_(block), smem_(smem),
+        stream_(stream) {}
 
   // Runs kernel(args...) on every thread of the grid. Arguments are converted to the kernel's
   // parameter types once, as a GPU launch copies them; each thread gets its own copy.
@@ -199,6 +222,7 @@ class Launch {
   int line_;
   dim3 grid_, block_;
   size_t smem_;
+  cudaStream_t stream_;
 };
 
 // Threads of a block run in lane order, or in reverse (MMBOOST_SIMT_ORDER=reverse in the

@@ -15,6 +15,7 @@
 
 #include "engine/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/upload.h"
 #include "tests/cuda_testing.h"
 #include "tests/simt/dnn.h"
 #include "tests/simt/libs.h"
@@ -228,6 +229,86 @@ TEST_CASE("simt: fresh device memory reads as NaN, so reads of unwritten memory 
   LAUNCH(read_fresh, 1, 1)(read_fresh, static_cast<const float*>(p), &is_nan);
   CHECK(is_nan == 1);
   cudaFree(p);
+}
+
+TEST_CASE("simt: a copy from page-locked memory lands when an event, a later launch or a stream "
+          "sync orders after it, as on a GPU's copy engine",
+          "[simt]") {
+  cudaStream_t copy = nullptr, compute = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking) == cudaSuccess);
+  float* pinned = nullptr;
+  REQUIRE(cudaHostAlloc(reinterpret_cast<void**>(&pinned), 4 * sizeof(float), cudaHostAllocPortable) ==
+          cudaSuccess);
+  for (int i = 0; i < 4; ++i) pinned[i] = 1.0f + i;
+  void* dev = nullptr;
+  REQUIRE(cudaMalloc(&dev, 4 * sizeof(float)) == cudaSuccess);
+  float back[4] = {0, 0, 0, 0};
+  cudaEvent_t done = nullptr;
+  REQUIRE(cudaEventCreateWithFlags(&done, cudaEventDisableTiming) == cudaSuccess);
+
+  SECTION("an event recorded after it, waited for by another stream") {
+    REQUIRE(cudaMemcpyAsync(dev, pinned, 4 * sizeof(float), cudaMemcpyHostToDevice, copy) == cudaSuccess);
+    REQUIRE(cudaEventRecord(done, copy) == cudaSuccess);
+    // Nothing has ordered anything after the copy yet: it has not run.
+    int is_nan = 0;
+    LAUNCH(read_fresh, 1, 1, 0, compute)(read_fresh, static_cast<const float*>(dev), &is_nan);
+    CHECK(is_nan == 1);
+    CHECK(cudaEventQuery(done) == cudaErrorNotReady);
+    CHECK(cudaGetLastError() == cudaSuccess);  // not an error
+    REQUIRE(cudaStreamWaitEvent(compute, done, 0) == cudaSuccess);
+    CHECK(cudaEventQuery(done) == cudaSuccess);
+    LAUNCH(read_fresh, 1, 1, 0, compute)(read_fresh, static_cast<const float*>(dev), &is_nan);
+    CHECK(is_nan == 0);
+  }
+  SECTION("a later launch on its own stream") {
+    REQUIRE(cudaMemcpyAsync(dev, pinned, 4 * sizeof(float), cudaMemcpyHostToDevice, copy) == cudaSuccess);
+    int is_nan = 0;
+    LAUNCH(read_fresh, 1, 1, 0, copy)(read_fresh, static_cast<const float*>(dev), &is_nan);
+    CHECK(is_nan == 0);
+  }
+  SECTION("the stream's synchronisation; an event recorded before it does not cover it") {
+    REQUIRE(cudaEventRecord(done, copy) == cudaSuccess);
+    REQUIRE(cudaMemcpyAsync(dev, pinned, 4 * sizeof(float), cudaMemcpyHostToDevice, copy) == cudaSuccess);
+    REQUIRE(cudaEventSynchronize(done) == cudaSuccess);
+    int is_nan = 0;
+    LAUNCH(read_fresh, 1, 1, 0, compute)(read_fresh, static_cast<const float*>(dev), &is_nan);
+    CHECK(is_nan == 1);
+    REQUIRE(cudaStreamSynchronize(copy) == cudaSuccess);
+    LAUNCH(read_fresh, 1, 1, 0, compute)(read_fresh, static_cast<const float*>(dev), &is_nan);
+    CHECK(is_nan == 0);
+  }
+  // From ordinary (pageable) memory the copy is made at once, as the driver stages it.
+  std::vector<float> pageable = {5, 6, 7, 8};
+  REQUIRE(cudaMemcpyAsync(dev, pageable.data(), 4 * sizeof(float), cudaMemcpyHostToDevice, copy) == cudaSuccess);
+  REQUIRE(cudaMemcpy(back, dev, 4 * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  CHECK(back[3] == 8.0f);
+  cudaEventDestroy(done);
+  cudaFree(dev);
+  CHECK(cudaFreeHost(pinned) == cudaSuccess);
+  CHECK(cudaFreeHost(pageable.data()) == cudaErrorInvalidValue);  // not from cudaHostAlloc
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+}
+
+TEST_CASE("upload.cpp on the SIMT build: an upload dropped before its copy has landed waits for "
+          "it; one joined by get() has landed and releases without a wait",
+          "[simt]") {
+  mm::Tensor x = mm::Tensor::empty_pinned({4, 33});
+  REQUIRE(x.is_pinned());
+  for (int64_t i = 0; i < x.numel(); ++i) x.data_f32()[i] = static_cast<float>(i);
+  int64_t before = mm::cuda::host_waits();
+  { mm::Upload dropped({x}, mm::Device::CUDA); }
+  CHECK(mm::cuda::host_waits() - before == 1);  // nothing had ordered the host after the copy
+  before = mm::cuda::host_waits();
+  {
+    mm::Upload up({x}, mm::Device::CUDA);
+    REQUIRE(up.overlapped());
+    const mm::Tensor& d = up.get()[0];
+    CHECK(mm::cuda::host_waits() == before);
+    CHECK(d.to_vector() == x.to_vector());  // this read waits (the compute stream), not the release
+    before = mm::cuda::host_waits();
+  }
+  CHECK(mm::cuda::host_waits() == before);
 }
 
 TEST_CASE("simt: events time host work, and the device properties name the host runtime",

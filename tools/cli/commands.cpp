@@ -8,6 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -304,6 +305,10 @@ mm::data::StreamOptions stream_options(const json& cfg, const ParsedArgs& a) {
   mm::data::StreamOptions o;
   o.batch_size = cfg["train"]["batch_size"].get<int64_t>();
   if (a.has("--limit")) o.limit = a.get_int("--limit", -1, 1);
+  // On CUDA the batches are built in page-locked memory, whose uploads overlap the previous
+  // step (engine/upload.h); MMBOOST_PIN_MEMORY=0 turns that off (each upload then waits).
+  const char* pin = std::getenv("MMBOOST_PIN_MEMORY");
+  o.pin_memory = cfg["train"].value("device", "cpu") == "cuda" && !(pin && std::string(pin) == "0");
   return o;
 }
 
