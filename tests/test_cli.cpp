@@ -388,6 +388,22 @@ TEST_CASE("--set parses JSON values, keeps strings where the key is a string, an
   REQUIRE(usage_error([&] { resolve(bad); }).find("did you mean \"optim.lr\"?") != std::string::npos);
 }
 
+TEST_CASE("find_config looks beside the program and in the source tree of the build folder it "
+          "sits in", "[cpu][cli]") {
+  fs::path d = temp_dir("findcfg");
+  fs::create_directories(d / "repo" / "tools" / "configs");
+  fs::create_directories(d / "repo" / "build-x" / "tools");
+  fs::create_directories(d / "inst" / "configs");
+  write(d / "repo" / "tools" / "configs" / "only_in_tree.json", "{}");
+  write(d / "inst" / "configs" / "only_installed.json", "{}");
+  const std::string built = (d / "repo" / "build-x" / "tools" / "mmboost").string();
+  CHECK(find_config("only_in_tree", built) == (d / "repo" / "tools" / "configs" / "only_in_tree.json").string());
+  CHECK(find_config("only_installed.json", (d / "inst" / "mmboost").string()) ==
+        (d / "inst" / "configs" / "only_installed.json").string());
+  CHECK(usage_error([&] { find_config("only_installed", built); }).find("cannot find") != std::string::npos);
+  fs::remove_all(d);
+}
+
 TEST_CASE("include merges base files under the including file and detects cycles", "[cpu][cli]") {
   fs::path d = temp_dir("include");
   fs::create_directories(d / "sub");

@@ -937,8 +937,10 @@ std::string find_config(const std::string& name, const std::string& exe_path) {
   }
   std::vector<fs::path> dirs;
   if (!exe_path.empty()) {
+    // Beside the program (an installed layout), and the source tree's tools/configs for a
+    // program built in a folder of that tree (<repo>/<build>/tools/mmboost).
     const fs::path d = fs::path(exe_path).parent_path();
-    dirs = {d / "configs", d.parent_path() / "tools" / "configs"};
+    dirs = {d / "configs", d.parent_path().parent_path() / "tools" / "configs"};
   }
   if (std::string(MMBOOST_CONFIG_DIR).size()) dirs.push_back(MMBOOST_CONFIG_DIR);
   std::vector<std::string> tries = {name};

@@ -24,8 +24,10 @@ int run(const std::vector<std::string>& args, Console& con);
 // The command names, for help and suggestions.
 std::vector<std::string> command_names();
 
-// Where `--config NAME` is looked up when NAME is not a path that exists: the directory of
-// the binary, its "configs" and "../tools/configs", and the source tree's tools/configs.
+// Where `--config NAME` is looked up when NAME is not a path that exists: the "configs" folder
+// beside the binary, "../../tools/configs" from it (the source tree of a build folder the binary
+// sits in, <repo>/<build>/tools/mmboost), and the tools/configs of the source tree it was built
+// from (MMBOOST_CONFIG_DIR).
 std::string find_config(const std::string& name, const std::string& exe_path);
 
 }  // namespace mm::cli
