@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/json_check.h"
+#include "engine/ops.h"
 #include "engine/parallel.h"
 #include "models/encoders.h"
 
@@ -354,22 +355,31 @@ EvalResult Trainer::evaluate_split(data::BatchStream& stream, bool validation) {
     stream.start_epoch(0);
     DeviceBatches batches(stream, device_);
     data::Batch b;
+    // The logits stay where the model made them until the split is done, and are read then,
+    // once per prediction: on a GPU the batches' kernels queue back to back, the host waiting
+    // for none of them (a read per batch would idle the GPU between batches).
+    std::vector<Tensor> fused_parts;
+    std::vector<std::vector<Tensor>> mod_parts(M);
     while (batches.next(b)) {
       Predictions p = method_->predict(b);
-      std::vector<float> f = p.fused_logits.to_vector();
-      r.fused_logits.insert(r.fused_logits.end(), f.begin(), f.end());
+      fused_parts.push_back(p.fused_logits);
       for (int64_t m = 0; m < M; ++m) {
         if (m >= static_cast<int64_t>(p.modality_logits.size()) || !p.modality_logits[m].defined()) {
           has[m] = false;
           continue;
         }
-        std::vector<float> v = p.modality_logits[m].to_vector();
-        mod[m].insert(mod[m].end(), v.begin(), v.end());
+        mod_parts[m].push_back(p.modality_logits[m]);
       }
       std::vector<int64_t> y = batches.host().labels.to_int_vector();
       r.labels.insert(r.labels.end(), y.begin(), y.end());
       r.ids.insert(r.ids.end(), b.ids.begin(), b.ids.end());
     }
+    auto read = [](const std::vector<Tensor>& parts) {
+      return parts.empty() ? std::vector<float>{} : concat(parts, 0).to_vector();
+    };
+    r.fused_logits = read(fused_parts);
+    for (int64_t m = 0; m < M; ++m)
+      if (has[m]) mod[m] = read(mod_parts[m]);
   }
   const int64_t R = static_cast<int64_t>(r.labels.size());
   if (validation && R > 0) {

@@ -227,6 +227,26 @@ TEST_CASE("batches in page-locked memory are uploaded while the previous step ru
   }
 }
 
+TEST_CASE("evaluation on cuda reads the logits once per split, not once per batch", "[cuda][trainer]") {
+  SKIP_WITHOUT_CUDA();
+  SKIP_ON_EMULATED_CUDA("the emulated device never waits: it runs the CPU backend");
+  nlohmann::json cfg = small_config("boost", 1);
+  cfg["train"]["device"] = "cuda";
+  Splits s;
+  s.test.set_pinned(true);  // as the loader builds a CUDA run's batches: uploads without waits
+  boost::Trainer tr(cfg);
+  tr.setup(s.train);
+  const boost::EvalResult first = tr.evaluate(s.test);  // the first also copies what the model caches
+  const int64_t before = cuda::host_waits();
+  const boost::EvalResult again = tr.evaluate(s.test);
+  // 4 batches of 64; the fused logits and each of the two modalities' are read once.
+  CHECK(s.test.num_batches() == 4);
+  CHECK(cuda::host_waits() - before == 3);
+  CHECK(again.fused_logits == first.fused_logits);
+  CHECK(again.labels == first.labels);
+  REQUIRE(again.fused_logits.size() == 256 * 4);
+}
+
 TEST_CASE("cuda checkpoints: a run stopped mid-epoch resumes bit-identically", "[cuda][trainer]") {
   SKIP_WITHOUT_CUDA();
   nlohmann::json cfg = small_config("boost", 3, {{"assign_every", 1}});
