@@ -7,6 +7,7 @@
 
 #include "data/cache.h"
 #include "data/config.h"
+#include "engine/backend.h"
 #include "test_data_fixtures.h"
 
 using namespace mm::data;
@@ -85,6 +86,25 @@ TEST_CASE("loader: order and augmentation depend only on (seed, epoch), not on w
   // another seed gives another order
   auto other = make_stream(cfg, "train", 43, w1);
   CHECK(run_epoch(*other, 0).ids != a.ids);
+
+  // Batches in page-locked memory (a run on CUDA): the same batches, in memory the CUDA backend
+  // can upload without waiting where it has a device (elsewhere ordinary memory).
+  StreamOptions pinned = w3;
+  pinned.pin_memory = true;
+  auto sp = make_stream(cfg, "train", 42, pinned);
+  Epoch p = run_epoch(*sp, 0);
+  CHECK(p.ids == a.ids);
+  CHECK(p.labels == a.labels);
+  CHECK(p.inputs == a.inputs);
+  sp->start_epoch(0);
+  Batch pb;
+  REQUIRE(sp->next(pb));
+  for (const auto& x : pb.inputs) CHECK(x.is_pinned() == mm::cuda::available());
+  CHECK(pb.labels.is_pinned() == mm::cuda::available());
+  Batch ordinary;
+  s3->start_epoch(0);
+  REQUIRE(s3->next(ordinary));
+  CHECK_FALSE(ordinary.inputs[0].is_pinned());
 }
 
 TEST_CASE("loader: test split is in list order without augmentation; drop_last drops the tail", "[cpu][data]") {
