@@ -51,7 +51,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -196,13 +195,6 @@ class SyntheticStream : public mm::data::BatchStream {
   bool endless_;
   bool done_ = false;
 };
-
-// A host tensor's copy in page-locked memory (ordinary memory where there is none).
-Tensor pinned_copy(const Tensor& t) {
-  Tensor p = Tensor::empty_pinned(t.shape(), t.dtype());
-  if (t.numel() > 0) std::memcpy(p.raw_data(), t.contiguous().raw_data(), static_cast<size_t>(t.numel()) * mm::dtype_size(t.dtype()));
-  return p;
-}
 
 // "conv_algorithms": each geometry and pass with the algorithm in use and cuDNN's own first
 // choice (determinism aside), their cuDNN timings when MMBOOST_CUDNN_BENCHMARK=1, and the runs
@@ -353,8 +345,8 @@ int run(const Options& o, const std::string& exe_path) {
   // --upload: the batch from host memory at every step, through DeviceBatches as in the trainer.
   mm::data::Batch host_batch = cpu_batch;
   if (o.upload == "pinned") {
-    for (auto& x : host_batch.inputs) x = pinned_copy(x);
-    host_batch.labels = pinned_copy(host_batch.labels);
+    for (auto& x : host_batch.inputs) x = x.pin_memory();
+    host_batch.labels = host_batch.labels.pin_memory();
   }
   SyntheticStream repeat(host_batch, K, /*endless=*/true);
   mm::boost::DeviceBatches uploads(repeat, dev);

@@ -501,12 +501,8 @@ class StreamImpl final : public Stream {
         if (k > 0) std::memcpy(t.data_f32(), bufs[m].data(), static_cast<size_t>(k * procs_[m].numel) * sizeof(float));
         batch.inputs.push_back(t);
       }
-      if (pin_memory_) {
-        batch.labels = Tensor::empty_pinned({k}, DType::I64);
-        if (k > 0) std::memcpy(batch.labels.data_i64(), labels.data(), labels.size() * sizeof(int64_t));
-      } else {
-        batch.labels = Tensor::from_ints(labels, {k});
-      }
+      batch.labels = Tensor::from_ints(labels, {k});
+      if (pin_memory_) batch.labels = batch.labels.pin_memory();
       batch.ids = std::move(ids);
       slot.batch = std::move(batch);
     } catch (...) {

@@ -173,6 +173,14 @@ Device Tensor::device() const { return checked().storage->device; }
 
 bool Tensor::is_pinned() const { return checked().storage->pinned; }
 
+Tensor Tensor::pin_memory() const {
+  MM_CHECK(device() == Device::CPU, "pin_memory: " << describe() << " is not a host tensor");
+  Tensor src = contiguous();
+  Tensor p = empty_pinned(shape(), dtype());
+  if (numel() > 0) std::memcpy(p.raw_data(), src.raw_data(), static_cast<size_t>(numel()) * dtype_size(dtype()));
+  return p;
+}
+
 bool Tensor::is_contiguous() const {
   const auto& s = shape();
   const auto& st = strides();

@@ -76,6 +76,8 @@ class Tensor {
   // A host tensor in page-locked memory (Storage::allocate_pinned), which Upload copies to the
   // device without making the host wait; ordinary host memory where there is no CUDA device.
   static Tensor empty_pinned(const Shape& shape, DType dtype = DType::F32);
+  // A copy of this host tensor in page-locked memory (empty_pinned), contiguous.
+  Tensor pin_memory() const;
 
   // ---- metadata --------------------------------------------------------------------------
   bool defined() const { return static_cast<bool>(impl_); }

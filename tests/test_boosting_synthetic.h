@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -90,12 +89,7 @@ class VectorStream : public mm::data::BatchStream {
   void set_pinned(bool on) { pinned_ = on; }
 
  private:
-  mm::Tensor host_tensor(const mm::Tensor& t) const {
-    if (!pinned_) return t;
-    mm::Tensor p = mm::Tensor::empty_pinned(t.shape(), t.dtype());
-    if (t.numel() > 0) std::memcpy(p.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()) * mm::dtype_size(t.dtype()));
-    return p;
-  }
+  mm::Tensor host_tensor(const mm::Tensor& t) const { return pinned_ ? t.pin_memory() : t; }
   SyntheticSet set_;
   int64_t batch_;
   bool shuffle_;
