@@ -268,13 +268,7 @@ json Trainer::run_epoch(data::BatchStream& train, int epoch, bool& stopped) {
 FitResult Trainer::fit(data::BatchStream& train, data::BatchStream* val) {
   using clock = std::chrono::steady_clock;
   const json& t = config_.at("train");
-  if (!built_) {
-    const std::string last = last_checkpoint_path();
-    if (t.at("resume").get<bool>() && !last.empty() && std::filesystem::exists(last))
-      load_checkpoint(last, train);
-    else
-      setup(train);
-  }
+  if (!built_ && !resume(train)) setup(train);
   const int epochs = t.at("epochs").get<int>();
   const std::string metric_key = t.at("select_metric").get<std::string>();
   const std::string dir = t.at("checkpoint_dir").get<std::string>();
@@ -453,13 +447,74 @@ void Trainer::save_checkpoint(const std::string& path) const {
 
 void Trainer::load_checkpoint(const std::string& path, data::BatchStream& train) { restore(path, train, true); }
 
+bool Trainer::resume(data::BatchStream& train) {
+  const std::string last = last_checkpoint_path();
+  if (last.empty()) return false;
+  // A file being written when the process was killed is never read (the rename did not
+  // happen); the next save starts it again.
+  for (const std::string& p : {last, best_checkpoint_path()}) {
+    std::error_code ec;
+    std::filesystem::remove(p + ".tmp", ec);
+  }
+  if (!config_.at("train").at("resume").get<bool>() || !std::filesystem::exists(last)) return false;
+  load_checkpoint(last, train);
+  // The epoch that last.safetensors ends with may be the best one; its best.safetensors is
+  // written just after it, so a run stopped between the two writes has an older best file.
+  // The state just loaded is that epoch's, so the best file is written again from it when it
+  // does not hold that epoch.
+  if (has_best_ && best_epoch_ == next_epoch_ - 1) {
+    const std::string best = best_checkpoint_path();
+    int held = -2;
+    try {
+      if (std::filesystem::exists(best)) held = io::read_safetensors_metadata(best).at("best_epoch").get<int>();
+    } catch (const std::exception&) {
+      held = -2;  // unreadable: written again below
+    }
+    if (held != best_epoch_) save_checkpoint(best);
+  }
+  return true;
+}
+
+void Trainer::load_best_weights(data::BatchStream& stream) {
+  const std::string best = best_checkpoint_path();
+  MM_CHECK(!best.empty(), "load_best_weights: no checkpoint directory (train.checkpoint_dir is empty)");
+  MM_CHECK(has_best_, "load_best_weights: no epoch has been trained yet");
+  MM_CHECK(std::filesystem::exists(best),
+           "'" << best << "' is missing: it holds the weights of epoch " << best_epoch_ + 1
+               << ", the one chosen on validation, which the run's report is made from (the last epoch's "
+                  "are in last.safetensors beside it; mmboost eval --checkpoint scores any checkpoint)");
+  restore(best, stream, false, best_epoch_);
+}
+
 void Trainer::load_weights(const std::string& path, data::BatchStream& stream) { restore(path, stream, false); }
 
-void Trainer::restore(const std::string& path, data::BatchStream& stream, bool full) {
+void Trainer::restore(const std::string& path, data::BatchStream& stream, bool full, int expect_best) {
   io::SafetensorsFile f = io::load_safetensors(path);
   const json& meta = f.metadata;
   MM_CHECK(meta.is_object() && meta.value("format", "") == "mmboost-checkpoint",
            "'" << path << "' is not an mmboost training checkpoint (no mmboost metadata)");
+  try {
+    restore_from(f, stream, full, expect_best);
+  } catch (const std::exception& e) {
+    // The checks below name the file; anything else (a key missing from the metadata, a value
+    // of the wrong type, a state a component refuses) means the metadata is damaged.
+    const std::string what = e.what();
+    if (what.find("'" + path + "'") != std::string::npos) throw;
+    MM_FAIL("'" << path << "' cannot be restored, its metadata is not what mmboost writes (" << what
+                << "): the file was changed or damaged after it was written, or another program wrote it");
+  }
+}
+
+void Trainer::restore_from(const io::SafetensorsFile& f, data::BatchStream& stream, bool full, int expect_best) {
+  const std::string& path = f.path;
+  const json& meta = f.metadata;
+  if (expect_best >= 0) {
+    const int held = meta.at("best_epoch").get<int>();
+    MM_CHECK(held == expect_best && meta.at("next_epoch").get<int>() == expect_best + 1,
+             "'" << path << "' holds the weights of epoch " << meta.at("next_epoch").get<int>()
+                 << " (best so far: epoch " << held + 1 << "), but the run's best epoch on validation is "
+                 << expect_best + 1 << "; the file was replaced, or comes from another run");
+  }
   DataSpec spec;
   spec.modalities = meta.at("spec").at("modalities").get<std::vector<std::string>>();
   spec.num_classes = meta.at("spec").at("num_classes").get<int64_t>();

@@ -29,6 +29,10 @@
 #include "engine/optim/optimizer.h"
 #include "engine/upload.h"
 
+namespace mm::io {
+struct SafetensorsFile;
+}
+
 namespace mm::boost {
 
 // Every config key with its default. Sections:
@@ -152,11 +156,20 @@ class Trainer {
   void load_checkpoint(const std::string& path, data::BatchStream& train);
   // Restores only what inference needs (structure, parameters, buffers, fusion state).
   void load_weights(const std::string& path, data::BatchStream& any_stream);
+  // With train.resume and an existing <checkpoint_dir>/last.safetensors: restores it and
+  // returns true (fit() then continues from there); false when there is nothing to resume.
+  // Also removes files left half-written by a killed process, and writes best.safetensors
+  // again when the process was stopped between the last and the best file of an epoch.
+  bool resume(data::BatchStream& train);
+  // The weights of the best epoch (best.safetensors) for the final report; an error naming the
+  // file when it is missing or holds another epoch.
+  void load_best_weights(data::BatchStream& any_stream);
 
   std::string last_checkpoint_path() const;  // "" when train.checkpoint_dir is ""
   std::string best_checkpoint_path() const;
 
   int next_epoch() const { return next_epoch_; }  // the epoch fit() would run next
+  int best_epoch() const { return best_epoch_; }  // -1 before the first epoch
   Method& method();
   optim::Optimizer& optimizer();
   const DataSpec& spec() const { return spec_; }
@@ -165,7 +178,9 @@ class Trainer {
   void build(const DataSpec& spec);
   nlohmann::json run_epoch(data::BatchStream& train, int epoch, bool& stopped);
   void apply_schedule();
-  void restore(const std::string& path, data::BatchStream& stream, bool full);
+  // expect_best >= 0: the file must hold that epoch as the best one (best.safetensors).
+  void restore(const std::string& path, data::BatchStream& stream, bool full, int expect_best = -1);
+  void restore_from(const io::SafetensorsFile& f, data::BatchStream& stream, bool full, int expect_best);
   // validation: lets the method choose its fusion on this split (Method::fuse_validation).
   EvalResult evaluate_split(data::BatchStream& stream, bool validation);
 

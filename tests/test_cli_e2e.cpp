@@ -392,3 +392,142 @@ TEST_CASE("with data.skip_bad_samples a run drops bad samples and reports which;
   REQUIRE(r.err.find("data.skip_bad_samples = true drops such samples instead") != std::string::npos);
   fs::remove_all(root);
 }
+
+namespace {
+std::string file_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+TEST_CASE("resume repairs a best checkpoint left stale by a kill between the epoch's two checkpoint writes",
+          "[cpu][cli][e2e]") {
+  const fs::path root = fresh_root("e2e_stale_best");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  // The last epoch that improved on validation in a 5-epoch run: its checkpoint is written as
+  // last.safetensors, then as best.safetensors.
+  const fs::path ref = root / "ref";
+  REQUIRE(run_cli({"train", "--config", cfg, "--out", ref.string()}).code == 0);
+  const std::vector<json> recs = records_of(ref);
+  int e = -1;
+  for (size_t i = 1; i < recs.size(); ++i)
+    if (recs[i]["best"].get<bool>()) e = static_cast<int>(i);
+  REQUIRE(e >= 1);  // some epoch after the first improves on this data
+
+  // The same run stopped after epoch e, its best file kept, then continued to epoch e + 1.
+  const fs::path run = root / "run";
+  const fs::path ckpt = run / "checkpoints";
+  REQUIRE(run_cli({"train", "--config", cfg, "--out", run.string(), "--epochs", std::to_string(e)}).code == 0);
+  fs::copy_file(ckpt / "best.safetensors", root / "older_best.safetensors");
+  REQUIRE(run_cli({"train", "--resume", run.string(), "--epochs", std::to_string(e + 1)}).code == 0);
+  const json report = read_json((run / "report.json").string());
+  REQUIRE(report["best_epoch"] == e);
+
+  // What a kill between the two writes of epoch e + 1 leaves: last.safetensors of that epoch,
+  // the older best.safetensors, and the best file's half-written replacement.
+  fs::copy_file(root / "older_best.safetensors", ckpt / "best.safetensors", fs::copy_options::overwrite_existing);
+  std::ofstream(ckpt / "best.safetensors.tmp") << "half a file";
+  fs::remove(run / "report.json");
+  RunResult r = run_cli({"train", "--resume", run.string()});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const json again = read_json((run / "report.json").string());
+  REQUIRE(again["best_epoch"] == e);
+  REQUIRE(again["val"].dump() == report["val"].dump());
+  REQUIRE(again["test"].dump() == report["test"].dump());
+  REQUIRE_FALSE(fs::exists(ckpt / "best.safetensors.tmp"));
+
+  // A best file of another epoch where the run's best is not its last epoch cannot be repaired
+  // from last.safetensors: the report is refused, naming the file, instead of scoring it.
+  REQUIRE(run_cli({"train", "--resume", run.string(), "--epochs", std::to_string(e + 2)}).code == 0);
+  const int best_now = read_json((run / "report.json").string())["best_epoch"].get<int>();
+  if (best_now == e) {  // epoch e + 2 did not improve (as in the 5-epoch run when e + 1 < 5)
+    fs::copy_file(ckpt / "last.safetensors", ckpt / "best.safetensors", fs::copy_options::overwrite_existing);
+    r = run_cli({"train", "--resume", run.string()});
+    REQUIRE(r.code == 1);
+    REQUIRE(r.err.find("best.safetensors' holds the weights of epoch " + std::to_string(e + 2)) != std::string::npos);
+    fs::remove(ckpt / "best.safetensors");
+    r = run_cli({"train", "--resume", run.string()});
+    REQUIRE(r.code == 1);
+    REQUIRE(r.err.find("best.safetensors' is missing") != std::string::npos);
+  } else {
+    REQUIRE(best_now == e + 1);
+  }
+  fs::remove_all(root);
+}
+
+TEST_CASE("a refused resume leaves the run as it was; the epochs and seed a run has trained cannot be undone",
+          "[cpu][cli][e2e]") {
+  const fs::path root = fresh_root("e2e_resume_refusals");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  const fs::path run = root / "run";
+  const fs::path ckpt = run / "checkpoints";
+  REQUIRE(run_cli({"train", "--config", cfg, "--out", run.string(), "--epochs", "2"}).code == 0);
+  const std::string config = file_text(run / "config.json");
+
+  // Another method than the checkpoint's: refused by the checkpoint check, config.json kept, so
+  // that the plain resume still works.
+  RunResult r = run_cli({"train", "--resume", run.string(), "--set", "method.name=joint_concat"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("holds a model of method \"boost\"") != std::string::npos);
+  REQUIRE(file_text(run / "config.json") == config);
+  // Fewer epochs than trained, or another seed: usage errors before anything is read.
+  r = run_cli({"train", "--resume", run.string(), "--epochs", "1"});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("has already trained 2 epochs") != std::string::npos);
+  r = run_cli({"train", "--resume", run.string(), "--set", "train.seed=5"});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("train.seed cannot be combined with --resume") != std::string::npos);
+  REQUIRE(file_text(run / "config.json") == config);
+  REQUIRE(run_cli({"train", "--resume", run.string()}).code == 0);
+  const std::string resumed_config = file_text(run / "config.json");
+
+  // Damaged checkpoint metadata: the error names the file.
+  std::string bytes = file_text(ckpt / "last.safetensors");
+  const size_t at = bytes.find("\\\"spec\\\"");
+  REQUIRE(at != std::string::npos);
+  bytes[at + 5] = 'k';  // "spec" -> "spek"
+  std::ofstream(ckpt / "last.safetensors", std::ios::binary | std::ios::trunc) << bytes;
+  r = run_cli({"train", "--resume", run.string()});
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("last.safetensors' cannot be restored, its metadata is not what mmboost writes") !=
+          std::string::npos);
+
+  // The resume point gone while epochs are recorded: refused, not started again from epoch 1.
+  fs::remove(ckpt / "last.safetensors");
+  r = run_cli({"train", "--resume", run.string()});
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("last.safetensors', the point to resume from, is missing, but the run has 2 epoch record(s)") !=
+          std::string::npos);
+  REQUIRE(records_of(run).size() == 2);
+  REQUIRE(file_text(run / "config.json") == resumed_config);
+
+  // A process killed while writing its first checkpoint leaves only the unfinished file: the
+  // same command starts the run afresh.
+  const fs::path killed = root / "killed";
+  fs::create_directories(killed / "checkpoints");
+  std::ofstream(killed / "config.json") << config;
+  std::ofstream(killed / "checkpoints" / "last.safetensors.tmp") << "half a file";
+  r = run_cli({"train", "--config", cfg, "--out", killed.string(), "--epochs", "1"});
+  REQUIRE(r.code == 0);
+  REQUIRE(r.err.find("starting it afresh") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(killed / "checkpoints" / "last.safetensors.tmp"));
+
+  // A finished multi-seed set resumed with more epochs trains every seed on, with the resume's
+  // settings in each seed's config.
+  const fs::path multi = root / "multi";
+  REQUIRE(run_cli({"train", "--config", cfg, "--out", multi.string(), "--seeds", "0,1", "--epochs", "1"}).code == 0);
+  r = run_cli({"train", "--resume", multi.string(), "--epochs", "2", "--threads", "2"});
+  REQUIRE(r.code == 0);
+  for (const char* s : {"seed0", "seed1"}) {
+    INFO(s);
+    REQUIRE(records_of(multi / s).size() == 2);
+    REQUIRE(read_json((multi / s / "report.json").string())["epochs"] == 2);
+    REQUIRE(read_json((multi / s / "config.json").string())["train"]["threads"] == 2);
+  }
+  REQUIRE(run_cli({"train", "--resume", multi.string(), "--epochs", "1"}).code == 2);
+  fs::remove_all(root);
+}

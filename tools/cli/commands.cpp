@@ -21,6 +21,7 @@
 #include "data/demo.h"
 #include "engine/backend.h"
 #include "engine/error.h"
+#include "engine/io/safetensors.h"
 #include "engine/parallel.h"
 #include "tools/cli/args.h"
 #include "tools/cli/config.h"
@@ -423,6 +424,30 @@ void print_skipped(std::ostream& out, const json& skipped) {
   }
 }
 
+// A resumed run without checkpoints/last.safetensors starts from epoch 1, which is right for a
+// run that stopped before its first checkpoint and wrong for one that has trained epochs:
+// refused, naming the missing file, before anything of the run is overwritten.
+void refuse_lost_resume_point(const mm::boost::Trainer& trainer, const std::string& run_dir,
+                              const std::string& metrics_path) {
+  std::error_code ec;
+  const bool has_best = fs::exists(trainer.best_checkpoint_path(), ec);
+  size_t epochs_done = 0;
+  if (fs::is_regular_file(metrics_path, ec) && fs::file_size(metrics_path, ec) > 0) {
+    try {
+      epochs_done = read_jsonl(metrics_path).size();
+    } catch (const std::exception&) {
+      epochs_done = 1;  // unreadable records still mean trained epochs
+    }
+  }
+  if (!has_best && epochs_done == 0) return;
+  MM_FAIL("'" << trainer.last_checkpoint_path() << "', the point to resume from, is missing, but the run has "
+              << (epochs_done ? std::to_string(epochs_done) + " epoch record(s) in metrics.jsonl" : std::string())
+              << (epochs_done && has_best ? " and " : "") << (has_best ? "best.safetensors" : "")
+              << ": resuming would start it again from epoch 1. Restore the file, or start a new run (another --out, "
+                 "or remove '"
+              << run_dir << "')");
+}
+
 // Trains one run directory to the end (or until Ctrl-C) and writes its report.
 // `resume`: continue from RUN_DIR/checkpoints/last.safetensors when present.
 json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedArgs& a, Console& con) {
@@ -431,7 +456,10 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   cfg["train"]["resume"] = resume;
   if (cfg.value("name", "").empty()) cfg["name"] = fs::path(run_dir).filename().string();
   check_device(cfg);
-  write_file_atomic((fs::path(run_dir) / "config.json").string(), cfg.dump(2) + "\n");
+  const std::string config_path = (fs::path(run_dir) / "config.json").string();
+  // A resumed run's config.json changes only once its checkpoint has been restored with the
+  // new settings: a refused change leaves the run as it was.
+  if (!resume) write_file_atomic(config_path, cfg.dump(2) + "\n");
 
   mm::set_num_threads(cfg["train"].value("threads", 0));
   const uint64_t seed = cfg["train"]["seed"].get<uint64_t>();
@@ -466,8 +494,12 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
 
   mm::boost::Trainer trainer(sections_of(cfg));
   const int epochs = cfg["train"]["epochs"].get<int>();
-  ProgressPrinter progress(con.out, con.tty, epochs, modalities, cfg["train"].value("select_metric", "acc"));
   const std::string metrics_path = (fs::path(run_dir) / "metrics.jsonl").string();
+  if (resume) {
+    if (!trainer.resume(*train)) refuse_lost_resume_point(trainer, run_dir, metrics_path);
+    write_file_atomic(config_path, cfg.dump(2) + "\n");
+  }
+  ProgressPrinter progress(con.out, con.tty, epochs, modalities, cfg["train"].value("select_metric", "acc"));
   if (!resume) write_file_atomic(metrics_path, "");
   std::vector<json> live = read_jsonl(metrics_path);
   for (const auto& r : live) progress.note_history(r);
@@ -507,7 +539,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
 
   // Final metrics with the checkpoint chosen on validation.
   const std::string best = trainer.best_checkpoint_path();
-  if (!best.empty() && fs::exists(best)) trainer.load_weights(best, *train);
+  if (!best.empty()) trainer.load_best_weights(*train);
   ReportInputs in;
   in.config = cfg;
   in.modalities = modalities;
@@ -561,8 +593,9 @@ bool run_has_work(const fs::path& dir) {
   const fs::path metrics = dir / "metrics.jsonl";
   if (fs::is_regular_file(metrics, ec) && fs::file_size(metrics, ec) > 0) return true;
   if (fs::is_directory(dir / "checkpoints", ec)) {
+    // (A ".tmp" file is a checkpoint a killed process did not finish writing: no work.)
     for (const auto& e : fs::directory_iterator(dir / "checkpoints", ec)) {
-      if (e.is_regular_file(ec)) return true;
+      if (e.is_regular_file(ec) && e.path().extension() != ".tmp") return true;
     }
   }
   for (const auto& seed : seed_dirs(dir.string())) {
@@ -600,6 +633,44 @@ int with_resume_hint(const std::string& dir, F&& train) {
   }
 }
 
+// What --resume may change (where the data is, threads, device, the number of epochs, --set),
+// applied to a run's own config. The seed is the run's: a --set that changes it is refused
+// like --seed.
+json apply_resume_changes(json cfg, const ParsedArgs& a) {
+  const json seed = get_path(cfg, "train.seed");
+  apply_common_flags(cfg, a);
+  if (a.has("--epochs")) cfg["train"]["epochs"] = a.get_int("--epochs", 1, 1);
+  for (const auto& s : a.all("--set")) apply_set(cfg, s, schema_defaults());
+  if (get_path(cfg, "train.seed") != seed) {
+    throw UsageError("train: --set train.seed cannot be combined with --resume (the run keeps its seed, " +
+                     seed.dump() + "); start a new run without --resume instead");
+  }
+  return resolve_run_config(cfg);
+}
+
+// The epochs a run directory has completed, from its last checkpoint's header (-1 when there
+// is none or it cannot be read: the resume itself then reports the problem).
+int completed_epochs(const std::string& run_dir) {
+  const fs::path last = fs::path(run_dir) / "checkpoints" / "last.safetensors";
+  std::error_code ec;
+  if (!fs::is_regular_file(last, ec)) return -1;
+  try {
+    return mm::io::read_safetensors_metadata(last.string()).at("next_epoch").get<int>();
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// --resume may lengthen a run or end it earlier, not undo epochs it has trained.
+void check_resume_epochs(const json& cfg, const std::string& run_dir) {
+  const int done = completed_epochs(run_dir), epochs = cfg["train"]["epochs"].get<int>();
+  if (done > epochs) {
+    throw UsageError("train: " + run_dir + " has already trained " + std::to_string(done) +
+                     " epochs; with --resume, --epochs (train.epochs) can be " + std::to_string(done) +
+                     " or more, not " + std::to_string(epochs));
+  }
+}
+
 int run_seeds(const json& cfg, const std::vector<int64_t>& seeds, const std::string& parent, bool resume,
               const ParsedArgs& a, Console& con) {
   fs::create_directories(parent);
@@ -611,17 +682,17 @@ int run_seeds(const json& cfg, const std::vector<int64_t>& seeds, const std::str
     const int64_t s = seeds[si];
     const std::string dir = (fs::path(parent) / ("seed" + std::to_string(s))).string();
     const fs::path report = fs::path(dir) / "report.json";
-    if (resume && fs::exists(report)) {
+    json c = cfg;
+    const bool cont = resume && is_run_dir(dir);
+    if (cont) c = apply_resume_changes(read_json((fs::path(dir) / "config.json").string()), a);
+    // A finished seed counts as finished for as many epochs as the set now asks for.
+    if (cont && fs::exists(report) && completed_epochs(dir) == c["train"]["epochs"].get<int>()) {
       con.out << "seed " << s << ": finished earlier (" << report.string() << ")\n";
       reports.push_back(read_json(report.string()));
       names.push_back(dir);
       continue;
     }
-    json c = cfg;
-    const bool cont = resume && is_run_dir(dir);
-    if (cont) {
-      c = read_json((fs::path(dir) / "config.json").string());
-    } else {
+    if (!cont) {
       c["train"]["seed"] = s;
       c["name"] = cfg.value("name", "") + "-seed" + std::to_string(s);
     }
@@ -670,15 +741,20 @@ int cmd_train(const ParsedArgs& a, Console& con) {
       seeds = s.get<std::vector<int64_t>>();
       cfg = cfg["config"];
     }
-    // What may change on resume: where the data is, threads, device, more epochs, --set.
-    apply_common_flags(cfg, a);
-    if (a.has("--epochs")) cfg["train"]["epochs"] = a.get_int("--epochs", 1, 1);
-    for (const auto& s : a.all("--set")) apply_set(cfg, s, schema_defaults());
+    cfg = apply_resume_changes(cfg, a);
+    // Checked for every run before anything is written.
+    if (multi) {
+      for (const auto& seed_dir : seed_dirs(dir)) {
+        check_resume_epochs(apply_resume_changes(read_json((fs::path(seed_dir) / "config.json").string()), a),
+                            seed_dir);
+      }
+    } else {
+      check_resume_epochs(cfg, dir);
+    }
     if (!a.all("--set").empty()) {
       con.err << "mmboost train: warning: --set on --resume changes the run; the result may differ from an "
                  "uninterrupted run\n";
     }
-    cfg = resolve_run_config(cfg);
     return with_resume_hint(dir, [&] {
       if (multi) return run_seeds(cfg, seeds, dir, /*resume=*/true, a, con);
       train_one(cfg, dir, /*resume=*/true, a, con);
