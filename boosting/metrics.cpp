@@ -166,17 +166,23 @@ double average_precision(const std::vector<double>& scores, const std::vector<ui
   int64_t total_pos = 0;
   for (uint8_t p : positive) total_pos += p ? 1 : 0;
   if (total_pos == 0) return std::numeric_limits<double>::quiet_NaN();
+  // A NaN score ranks last (as -inf): NaN compares false with everything, which would leave
+  // the sort without an order and the tie loop below without progress.
+  auto score = [&](size_t k) {
+    const double v = scores[k];
+    return std::isnan(v) ? -std::numeric_limits<double>::infinity() : v;
+  };
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t{0});
   // Descending by score; the order inside a tie does not matter because a tie is one step.
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score(a) > score(b); });
   double ap = 0.0, prev_recall = 0.0;
   int64_t tp = 0, seen = 0;
   size_t i = 0;
   while (i < n) {
     // Take every sample whose score equals this threshold, then emit one (recall, precision) point.
-    const double threshold = scores[order[i]];
-    while (i < n && scores[order[i]] == threshold) {
+    const double threshold = score(order[i]);
+    while (i < n && score(order[i]) == threshold) {
       tp += positive[order[i]] ? 1 : 0;
       ++seen;
       ++i;

@@ -2,6 +2,7 @@
 // resume, evaluation per modality and fused.
 #include "boosting/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -106,8 +107,7 @@ Trainer::Trainer(const json& config) : config_(resolve_config(config)) {
   const std::string dev = t.at("device").get<std::string>();
   MM_CHECK(dev == "cpu" || dev == "cuda", "train.device must be \"cpu\" or \"cuda\", got \"" << dev << "\"");
   if (dev == "cuda") {
-    MM_CHECK(cuda::available(), "train.device = \"cuda\" but no CUDA device is available (or mmboost "
-                                "was built without CUDA); use \"cpu\"");
+    MM_CHECK(cuda::available(), "train.device = \"cuda\" but " << cuda::unavailable_reason() << "; use \"cpu\"");
     device_ = Device::CUDA;
   }
   MM_CHECK(t.at("epochs").get<int>() >= 0, "train.epochs must be >= 0");
@@ -147,7 +147,8 @@ void Trainer::setup(data::BatchStream& train) {
   MM_CHECK(spec.num_classes >= 2, "the data stream reports " << spec.num_classes << " classes; need >= 2");
   train.start_epoch(0);
   data::Batch b;
-  MM_CHECK(train.next(b), "the training stream is empty: no batch to read input shapes from");
+  MM_CHECK(train.next(b), "the training stream is empty: no batch to read input shapes from (with "
+                          "data.skip_bad_samples, every sample may have been skipped as bad)");
   MM_CHECK(b.inputs.size() == spec.modalities.size(),
            "the stream's batch holds " << b.inputs.size() << " inputs for " << spec.modalities.size()
                                        << " modalities");
@@ -289,7 +290,12 @@ FitResult Trainer::fit(data::BatchStream& train, data::BatchStream* val) {
     for (auto it = mrec.begin(); it != mrec.end(); ++it) rec[it.key()] = it.value();
     double metric = 0.0;
     if (val) {
-      EvalResult ev = evaluate_split(*val, true);
+      EvalResult ev;
+      try {
+        ev = evaluate_split(*val, true);
+      } catch (const Error& err) {
+        throw Error("validation after epoch " + std::to_string(e + 1) + ": " + err.what());
+      }
       metric = select_value(ev.fused, metric_key);
       rec["val"] = ev.to_json(false);
     } else {
@@ -376,6 +382,22 @@ EvalResult Trainer::evaluate_split(data::BatchStream& stream, bool validation) {
       if (has[m]) mod[m] = read(mod_parts[m]);
   }
   const int64_t R = static_cast<int64_t>(r.labels.size());
+  MM_CHECK(R > 0, "nothing to evaluate: the split gave no sample (with data.skip_bad_samples, every sample of it "
+                  "may have been skipped as bad)");
+  // NaN outputs mean NaN weights; no metric of them means anything (and ranking NaN scores
+  // has no order), so they are an error that says where they come from.
+  auto check_finite = [&](const std::vector<float>& logits, const std::string& what) {
+    const auto nan = std::find_if(logits.begin(), logits.end(), [](float v) { return std::isnan(v); });
+    if (nan == logits.end()) return;
+    const size_t row = static_cast<size_t>(nan - logits.begin()) / static_cast<size_t>(std::max<int64_t>(K, 1));
+    MM_FAIL("the model's " << what << " logits are NaN (first at sample \""
+                           << (row < r.ids.size() ? r.ids[row] : std::to_string(row))
+                           << "\"): its weights are no longer finite. In training this means it diverged "
+                              "(lower optim.lr); for a checkpoint, that the file holds such weights");
+  };
+  check_finite(r.fused_logits, "fused");
+  for (int64_t m = 0; m < M; ++m)
+    if (has[m]) check_finite(mod[m], spec_.modalities[static_cast<size_t>(m)]);
   if (validation && R > 0) {
     bool all = true;
     std::vector<Tensor> logits;
@@ -541,7 +563,16 @@ void Trainer::restore_from(const io::SafetensorsFile& f, data::BatchStream& stre
   io::load_into(f, net_state(method_->net()), "net.");
   method_->load_state(meta.at("method"), strip_prefix(f.tensors, "method."));
   if (!full) return;
+  // The step sizes and weight decay are the config's, as the model just built has them (with
+  // what the method's restored state scales them by): a resume with --set optim.lr=... goes
+  // on with the new value. The rest of the optimizer's state (momenta, steps) is the file's.
+  std::vector<std::pair<float, float>> configured;
+  for (const auto& g : optim_->groups()) configured.emplace_back(g.base_lr, g.weight_decay);
   optim_->load_state(strip_prefix(f.tensors, "optim."), meta.at("optim"));
+  for (size_t i = 0; i < configured.size(); ++i) {
+    optim_->groups()[i].base_lr = configured[i].first;
+    optim_->groups()[i].weight_decay = configured[i].second;
+  }
   sched_->load_state(meta.at("scheduler"));
   apply_schedule();
   gen_.set_state(meta.at("generator").at("seed").get<uint64_t>(),

@@ -141,6 +141,9 @@ namespace cuda {
 MM_BACKEND_DECLS
 // Device memory and runtime; see engine/cuda/runtime.cu.
 bool available();  // built with CUDA and a device is present (or the emulated device)
+// Why available() is false, for error messages ("" when it is true): a build without CUDA, or
+// what the CUDA runtime said when asked for its devices.
+std::string unavailable_reason();
 bool emulated();   // the emulated device of -DMMBOOST_CUDA=EMULATE (engine/cuda/emulated.cpp)
 int device_count();
 void* device_alloc(size_t nbytes);  // from the caching allocator

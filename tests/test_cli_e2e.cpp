@@ -531,3 +531,20 @@ TEST_CASE("a refused resume leaves the run as it was; the epochs and seed a run 
   REQUIRE(run_cli({"train", "--resume", multi.string(), "--epochs", "1"}).code == 2);
   fs::remove_all(root);
 }
+
+TEST_CASE("train --device cuda where CUDA is unusable says why: a build without CUDA, or what the runtime reported",
+          "[cpu][cli]") {
+  CHECK(mm::cuda::unavailable_reason().empty() == mm::cuda::available());
+  if (mm::cuda::available()) return;  // a GPU, or the emulated device: nothing to refuse
+  const fs::path root = fresh_root("e2e_no_gpu");
+  RunResult r = run_cli({"train", "--config", (root / "data" / "tiny.json").string(), "--out",
+                         (root / "run").string(), "--device", "cuda"});
+  INFO(r.err);
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("train.device is \"cuda\" but " + mm::cuda::unavailable_reason() + "; use --device cpu") !=
+          std::string::npos);
+  // A binary with the CUDA backend names the runtime's answer, one without says so.
+  REQUIRE((r.err.find("the CUDA runtime finds no usable GPU (cuda") != std::string::npos ||
+           r.err.find("built without CUDA") != std::string::npos));
+  fs::remove_all(root);
+}

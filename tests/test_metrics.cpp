@@ -3,6 +3,7 @@
 // step rule, no interpolation), mAP over classes with a positive, batch accumulation.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "boosting/metrics.h"
@@ -133,4 +134,12 @@ TEST_CASE("MetricAccumulator reads strided tensors and rejects bad labels and sh
   REQUIRE_THROWS_AS(acc.add(scores, Tensor::from_ints({0, 3}, {2})), mm::Error);
   REQUIRE_THROWS_AS(acc.add(Tensor::zeros({2, 4}), Tensor::from_ints({0, 1}, {2})), mm::Error);
   REQUIRE_THROWS_AS(MetricAccumulator{0}, mm::Error);
+}
+
+TEST_CASE("average precision ranks NaN scores last, as -inf, and terminates", "[cpu][metrics]") {
+  // Ranked 0.9 (+), 0.1 (-), NaN (+): steps at recall 1/2 (precision 1) and 1 (precision 2/3).
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  REQUIRE(average_precision({nan, 0.9, 0.1}, {1, 1, 0}) == Approx(0.5 + 0.5 * 2.0 / 3.0).epsilon(1e-12));
+  // Two NaN scores form one tie, like two equal scores.
+  REQUIRE(average_precision({nan, nan, 0.3}, {1, 0, 0}) == Approx(1.0 / 3.0).epsilon(1e-12));
 }

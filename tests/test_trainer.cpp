@@ -3,6 +3,7 @@
 // resume (also after an interruption), model selection on validation, and the paper's claim
 // in miniature: the boosting method lifts the weak modality above naive joint training.
 #include <filesystem>
+#include <limits>
 
 #include "trainer_testing.h"
 
@@ -284,4 +285,55 @@ TEST_CASE("sustained boosting lifts the weak modality above naive joint training
   WARN("slow-modality test accuracy: boost " << b_slow << ", joint_sum " << j_slow << "; fused: boost "
                                              << boost.fused.acc << ", joint_sum " << joint.fused.acc);
   CHECK(b_slow > j_slow + 0.20);  // measured: 0.86 vs 0.45
+}
+
+TEST_CASE("a model whose weights became NaN is an evaluation error naming the sample, not a metric of NaN scores",
+          "[cpu]") {
+  Splits s;
+  Trainer tr(small_config("joint_concat", 1));
+  tr.setup(s.train);
+  for (mm::Tensor& p : tr.method().net().parameters()) p.fill_(std::numeric_limits<float>::quiet_NaN());
+  try {
+    (void)tr.evaluate(s.test);
+    FAIL("evaluate accepted NaN logits");
+  } catch (const mm::Error& e) {
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find("logits are NaN (first at sample \"") != std::string::npos);
+    CHECK(what.find("lower optim.lr") != std::string::npos);
+  }
+}
+
+TEST_CASE("a resume trains on with the config's learning rate and weight decay, the file's momenta and steps",
+          "[cpu]") {
+  const std::string d = temp_dir("trainer_resume_lr");
+  Splits s;
+  json cfg = small_config("mslr", 1);  // mslr scales each modality's step by a restored factor
+  cfg["train"]["checkpoint_dir"] = d;
+  cfg["optim"]["weight_decay"] = 1e-4;
+  {
+    Trainer tr(cfg);
+    tr.fit(s.train, &s.val);
+  }
+  auto groups_after_resume = [&](const json& c) {
+    Trainer tr(c);
+    REQUIRE(tr.resume(s.train));
+    std::vector<std::pair<float, float>> out;
+    for (const auto& g : tr.optimizer().groups()) out.emplace_back(g.base_lr, g.weight_decay);
+    return out;
+  };
+  json same = cfg, changed = cfg;
+  same["train"]["resume"] = changed["train"]["resume"] = true;
+  changed["optim"]["lr"] = 0.001;
+  changed["optim"]["weight_decay"] = 0.0;
+  const auto a = groups_after_resume(same), b = groups_after_resume(changed);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(a.size() >= 2);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("group " << i);
+    CHECK(b[i].first == Approx(a[i].first * 0.1f).epsilon(1e-6));  // 0.01 -> 0.001, same mslr factor
+    CHECK(a[i].second == 1e-4f);
+    CHECK(b[i].second == 0.0f);
+  }
+  std::filesystem::remove_all(d);
 }

@@ -20,6 +20,7 @@
 namespace mm::cuda {
 
 bool available() { return true; }
+std::string unavailable_reason() { return ""; }
 bool emulated() { return true; }
 int device_count() { return 1; }
 

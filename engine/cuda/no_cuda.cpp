@@ -14,6 +14,10 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+std::string unavailable_reason() {
+  return "this mmboost was built without CUDA (reconfigure with -DMMBOOST_CUDA=ON on a machine with the CUDA "
+         "toolkit and cuDNN)";
+}
 bool emulated() { return false; }
 int device_count() { return 0; }
 void* device_alloc(size_t) { no_cuda("device_alloc"); }

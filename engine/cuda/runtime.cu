@@ -66,17 +66,31 @@ std::string describe_cudnn_error(cudnnStatus_t st) {
 
 // ---- devices ---------------------------------------------------------------------------------
 
-bool available() {
-  static const bool present = [] {
+namespace {
+// What cudaGetDeviceCount said (cudaSuccess with no device counts as cudaErrorNoDevice).
+cudaError_t device_count_status() {
+  static const cudaError_t status = [] {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
       cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
-      return false;
+      return e;
     }
-    return n > 0;
+    return n > 0 ? cudaSuccess : cudaErrorNoDevice;
   }();
-  return present;
+  return status;
+}
+}  // namespace
+
+bool available() { return device_count_status() == cudaSuccess; }
+
+std::string unavailable_reason() {
+  const cudaError_t e = device_count_status();
+  if (e == cudaSuccess) return "";
+  return std::string("the CUDA runtime finds no usable GPU (") + cudaGetErrorName(e) + ": " + cudaGetErrorString(e) +
+         (std::getenv("CUDA_VISIBLE_DEVICES") ? std::string("; CUDA_VISIBLE_DEVICES=") + std::getenv("CUDA_VISIBLE_DEVICES")
+                                              : std::string()) +
+         ")";
 }
 
 bool emulated() { return false; }

@@ -297,8 +297,7 @@ void print_cuda_settings(const json& runtime, std::ostream& out) {
 
 void check_device(const json& cfg) {
   if (cfg["train"].value("device", "cpu") == "cuda" && !mm::cuda::available()) {
-    MM_FAIL("train.device is \"cuda\" but no CUDA device is usable (a CPU-only build, or no GPU visible); "
-            "use --device cpu, or build with -DMMBOOST_CUDA=ON on a machine with a GPU");
+    MM_FAIL("train.device is \"cuda\" but " << mm::cuda::unavailable_reason() << "; use --device cpu");
   }
 }
 
@@ -424,6 +423,15 @@ void print_skipped(std::ostream& out, const json& skipped) {
   }
 }
 
+// Evaluates one split; an error says which split it came from.
+mm::boost::EvalResult evaluate_split(mm::boost::Trainer& trainer, mm::data::Stream& stream, const std::string& split) {
+  try {
+    return trainer.evaluate(stream);
+  } catch (const mm::Error& e) {
+    throw mm::Error("evaluating the " + split + " split: " + e.what());
+  }
+}
+
 // A resumed run without checkpoints/last.safetensors starts from epoch 1, which is right for a
 // run that stopped before its first checkpoint and wrong for one that has trained epochs:
 // refused, naming the missing file, before anything of the run is overwritten.
@@ -545,10 +553,10 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   in.modalities = modalities;
   in.records = records;
   in.best_epoch = fit.best_epoch;
-  if (val) in.val = trainer.evaluate(*val).to_json();
+  if (val) in.val = evaluate_split(trainer, *val, "val").to_json();
   mm::boost::EvalResult test_result;
   if (test) {
-    test_result = trainer.evaluate(*test);
+    test_result = evaluate_split(trainer, *test, "test");
     in.test = test_result.to_json();
   }
   json report = make_report(in);
@@ -821,7 +829,7 @@ int cmd_eval(const ParsedArgs& a, Console& con) {
   const std::vector<std::string> modalities = stream->info().modality_names();
   mm::boost::Trainer trainer(sections_of(cfg));
   trainer.load_weights(ckpt, *stream);
-  mm::boost::EvalResult r = trainer.evaluate(*stream);
+  mm::boost::EvalResult r = evaluate_split(trainer, *stream, split);
   json out;
   out["run"] = dir;
   out["split"] = split;
