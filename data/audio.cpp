@@ -133,11 +133,15 @@ ResampleQuality parse_resample_quality(const std::string& s) {
 }
 
 std::vector<float> resample(const std::vector<float>& x, int from_rate, int to_rate,
-                            ResampleQuality q) {
-  MM_CHECK(from_rate > 0 && to_rate > 0, "resample: rates must be positive, got " << from_rate
-                                                                                 << " -> " << to_rate);
+                            ResampleQuality q, const std::string& name) {
+  const std::string who = name.empty() ? std::string() : name + ": ";
+  MM_CHECK(from_rate > 0 && to_rate > 0, who << "resample: rates must be positive, got " << from_rate
+                                                                                        << " -> " << to_rate);
   if (from_rate == to_rate || x.empty()) return x;
   const double ratio = static_cast<double>(to_rate) / from_rate;
+  MM_CHECK(src_is_valid_ratio(ratio), who << "cannot resample " << from_rate << " Hz to " << to_rate
+                                          << " Hz: libsamplerate converts by a factor of at most 256 (is the "
+                                             "sample rate in the file's header right?)");
   const int64_t want = static_cast<int64_t>(std::ceil(static_cast<double>(x.size()) * ratio));
   std::vector<float> y(static_cast<size_t>(want + 64), 0.0f);
   int type = q == ResampleQuality::SincBest     ? SRC_SINC_BEST_QUALITY
@@ -153,7 +157,7 @@ std::vector<float> resample(const std::vector<float>& x, int from_rate, int to_r
   d.src_ratio = ratio;
   d.end_of_input = 1;
   int err = src_simple(&d, type, 1);
-  MM_CHECK(err == 0, "resample " << from_rate << " -> " << to_rate << " Hz failed: " << src_strerror(err));
+  MM_CHECK(err == 0, who << "resample " << from_rate << " -> " << to_rate << " Hz failed: " << src_strerror(err));
   // src_simple may stop a sample or two short of n*ratio; pad with zeros to a length that
   // depends only on n and the rates.
   y.resize(static_cast<size_t>(want), 0.0f);

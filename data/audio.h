@@ -27,8 +27,9 @@ enum class ResampleQuality { SincBest, SincMedium, SincFastest, Linear };
 ResampleQuality parse_resample_quality(const std::string& s);  // "sinc_best", ...
 
 // x at from_rate -> ceil(n * to_rate / from_rate) samples at to_rate (x itself if equal).
+// `name` (the source file) starts error messages when given.
 std::vector<float> resample(const std::vector<float>& x, int from_rate, int to_rate,
-                            ResampleQuality q = ResampleQuality::SincMedium);
+                            ResampleQuality q = ResampleQuality::SincMedium, const std::string& name = "");
 
 // length samples of x repeated cyclically (tiling a short clip), starting at `offset`.
 std::vector<float> tile_crop(const std::vector<float>& x, int64_t length, int64_t offset = 0);

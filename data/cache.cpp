@@ -1,13 +1,18 @@
 // mmboost data: on-disk cache of preprocessed samples.
 #include "data/cache.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 
 #include "data/fileio.h"
 #include "engine/error.h"
+
+namespace fs = std::filesystem;
 
 namespace mm::data {
 
@@ -71,17 +76,8 @@ std::string DiskCache::path_of(const std::string& key) const {
 }
 
 bool DiskCache::read(const std::string& key, std::vector<CacheBlob>& out) const {
-  std::FILE* f = std::fopen(path_of(key).c_str(), "rb");
-  if (!f) return false;
   std::vector<unsigned char> b;
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    long size = std::ftell(f);
-    if (size > 0 && std::fseek(f, 0, SEEK_SET) == 0) {
-      b.resize(static_cast<size_t>(size));
-      if (std::fread(b.data(), 1, b.size(), f) != b.size()) b.clear();
-    }
-  }
-  std::fclose(f);
+  if (!try_read_file_bytes(path_of(key), b)) return false;
   if (b.size() < 4 + 4 + 4 + 8 || std::memcmp(b.data(), kMagic, 4) != 0) return false;
   uint64_t stored;
   std::memcpy(&stored, b.data() + b.size() - 8, 8);
@@ -114,7 +110,25 @@ bool DiskCache::read(const std::string& key, std::vector<CacheBlob>& out) const 
   return pos == end;
 }
 
-void DiskCache::write(const std::string& key, const std::vector<CacheBlob>& blobs) const {
+void DiskCache::prepare() const {
+  const std::string fix = "; set data.cache_dir (or the environment variable MMBOOST_CACHE_DIR) to a writable "
+                          "folder, or data.cache to false";
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  MM_CHECK(!ec, "data cache folder " << dir_ << " (from " << origin_ << ") cannot be created (" << ec.message()
+                                     << ")" << fix);
+  FileStat st = stat_path(dir_);
+  MM_CHECK(st.exists && st.is_dir,
+           "data cache folder " << dir_ << " (from " << origin_ << ") is not a directory" << fix);
+  std::string probe = join_path(dir_, ".mmboost-write-test-XXXXXX");
+  const int fd = ::mkstemp(probe.data());
+  MM_CHECK(fd >= 0, "data cache folder " << dir_ << " (from " << origin_ << ") is not writable: cannot create a file "
+                                         << "in it (" << std::strerror(errno) << ")" << fix);
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+std::string DiskCache::write(const std::string& key, const std::vector<CacheBlob>& blobs) const {
   std::vector<unsigned char> b(kMagic, kMagic + 4);
   put<uint32_t>(b, kVersion);
   put<uint32_t>(b, static_cast<uint32_t>(blobs.size()));
@@ -125,7 +139,12 @@ void DiskCache::write(const std::string& key, const std::vector<CacheBlob>& blob
     b.insert(b.end(), blob.bytes.begin(), blob.bytes.end());
   }
   put<uint64_t>(b, hash64(b.data(), b.size(), 3));
-  write_file_atomic(path_of(key), b.data(), b.size());
+  try {
+    write_file_atomic(path_of(key), b.data(), b.size());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 std::string DiskCache::default_dir() {
@@ -133,6 +152,13 @@ std::string DiskCache::default_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return join_path(x, "mmboost/data");
   if (const char* h = std::getenv("HOME"); h && *h) return join_path(h, ".cache/mmboost/data");
   return "/tmp/mmboost-cache/data";
+}
+
+std::string DiskCache::default_dir_origin() {
+  if (const char* d = std::getenv("MMBOOST_CACHE_DIR"); d && *d) return "the environment variable MMBOOST_CACHE_DIR";
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return "the default: $XDG_CACHE_HOME/mmboost/data";
+  if (const char* h = std::getenv("HOME"); h && *h) return "the default: ~/.cache/mmboost/data";
+  return "the default: /tmp/mmboost-cache/data";
 }
 
 }  // namespace mm::data

@@ -27,20 +27,32 @@ uint64_t hash64(const void* data, size_t n, uint64_t seed);
 
 class DiskCache {
  public:
-  explicit DiskCache(std::string dir) : dir_(std::move(dir)) {}
+  // `origin` names the setting the folder came from, for messages (e.g. "data.cache_dir").
+  explicit DiskCache(std::string dir, std::string origin = "data.cache_dir")
+      : dir_(std::move(dir)), origin_(std::move(origin)) {}
   const std::string& dir() const { return dir_; }
+  const std::string& origin() const { return origin_; }
+
+  // Creates the folder and checks that a file can be created in it; otherwise throws an error
+  // naming the folder and the setting it came from. Run once when a stream is set up, so that an
+  // unusable folder is not blamed on the first sample.
+  void prepare() const;
 
   // Key of an entry: hash of the parameter text and, for each source file, path + size + mtime.
   static std::string key(const std::vector<std::string>& files, const std::string& params);
 
   bool read(const std::string& key, std::vector<CacheBlob>& out) const;
-  void write(const std::string& key, const std::vector<CacheBlob>& blobs) const;
+  // Returns "" or why the entry could not be written (a full disk, say). A failed write is the
+  // cache's problem, not the sample's: the caller decides, it is not thrown.
+  std::string write(const std::string& key, const std::vector<CacheBlob>& blobs) const;
 
   static std::string default_dir();  // $MMBOOST_CACHE_DIR, $XDG_CACHE_HOME/mmboost/data, ~/.cache/mmboost/data
+  static std::string default_dir_origin();  // which of those default_dir() used, for messages
 
  private:
   std::string path_of(const std::string& key) const;
   std::string dir_;
+  std::string origin_;
 };
 
 }  // namespace mm::data

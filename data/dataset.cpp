@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <functional>
 #include <map>
 #include <set>
@@ -104,7 +105,7 @@ std::vector<ManifestRow> read_manifest_rows(const std::string& text, const std::
             r.label = v.get<std::string>();
           }
         } else {
-          MM_CHECK(v.is_string(), name << ":" << line << ": \"" << it.key() << "\" must be a path string");
+          MM_CHECK(v.is_string(), name << ":" << line << ": " << quote_text(it.key()) << " must be a path string");
           r.fields[it.key()] = v.get<std::string>();
           if (columns && rows.empty()) columns->push_back(it.key());
         }
@@ -179,6 +180,73 @@ Preset preset_for(const std::string& format) {
 
 std::string split_dir(const std::string& split) { return split == "test" ? "test" : "train"; }
 
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+}
+
+bool is_header_word(const std::string& label) {
+  const std::string l = lower(label);
+  return l == "label" || l == "labels" || l == "class" || l == "category";
+}
+
+// Columns a row of a CSV list must have: up to the last id, label or split column.
+size_t columns_needed(const DatasetSpec& spec) {
+  int need = spec.label_column;
+  for (int c : spec.id_columns) need = std::max(need, c);
+  return static_cast<size_t>(std::max(need, spec.split_column) + 1);
+}
+
+// The column count of most rows of a list (the smaller one on a tie): rows that differ from it
+// hold an unquoted delimiter or lack a field, which would shift the label or split column.
+size_t usual_column_count(const std::vector<CsvRow>& rows) {
+  std::map<size_t, size_t> count;
+  for (const auto& r : rows) count[r.fields.size()]++;
+  size_t best = 0, n = 0;
+  for (const auto& [cols, k] : count) {
+    if (k > n) {
+      best = cols;
+      n = k;
+    }
+  }
+  return best;
+}
+
+// Throws, naming `where`, when a CSV row has too few columns or another count than the list's
+// other rows.
+void check_columns(const DatasetSpec& spec, const CsvRow& r, size_t need, size_t usual, const std::string& where) {
+  const size_t n = r.fields.size();
+  auto holds = [&](char c) {
+    return c != spec.delimiter && std::any_of(r.fields.begin(), r.fields.end(), [c](const std::string& f) {
+             return f.find(c) != std::string::npos;
+           });
+  };
+  std::string hint;
+  if (holds('\t')) {
+    hint = "; the row holds tabs: for a tab-separated list set data.csv.delimiter to \"\\t\"";
+  } else if (holds(';')) {
+    hint = "; the row holds ';': for a list separated by ';' set data.csv.delimiter to \";\"";
+  }
+  MM_CHECK(n >= need, where << ": expected at least " << need << " columns (id, label"
+                            << (spec.split_column >= 0 ? ", split" : "") << "), found " << n << hint);
+  MM_CHECK(n == usual, where << ": found " << n << " columns where the other rows of the list have " << usual
+                             << (n > usual ? std::string("; a field holding the delimiter '") + spec.delimiter +
+                                                 "' must be quoted"
+                                           : std::string()));
+}
+
+// The value of a row's split column, lower-cased: "train" or "test", or "val" where data.lists.val
+// names a list. Anything else is an error naming `where` (such rows are not silently dropped).
+std::string split_of(const DatasetSpec& spec, const CsvRow& r, const std::string& where) {
+  const std::string sv = lower(trim(r.fields[static_cast<size_t>(spec.split_column)]));
+  const bool ok = sv == "train" || sv == "test" || (sv == "val" && !spec.list_val.empty());
+  MM_CHECK(ok, where << ": the split column (" << spec.split_column << ") reads "
+                     << quote_text(trim(r.fields[static_cast<size_t>(spec.split_column)]))
+                     << "; expected train or test"
+                     << (spec.list_val.empty() ? "" : " (or val)")
+                     << (sv == "split" ? " (a header row? set data.csv.header to \"yes\")" : ""));
+  return sv;
+}
+
 }  // namespace
 
 std::vector<CsvRow> parse_csv(const std::string& text, char delim, const std::string& name) {
@@ -212,7 +280,11 @@ std::vector<CsvRow> parse_csv(const std::string& text, char delim, const std::st
           in_quotes = false;
         }
       } else {
-        if (c == '\n') ++line;
+        // List fields never hold a line break: a quote still open at the end of the line is a
+        // missing closing quote, which would otherwise swallow the rows that follow.
+        MM_CHECK(c != '\n', name << ":" << quote_line
+                                  << ": unterminated quoted field (the quote opened on this line is not closed "
+                                     "before the line ends)");
         field += c;
       }
       continue;
@@ -236,7 +308,8 @@ std::vector<CsvRow> parse_csv(const std::string& text, char delim, const std::st
       field += c;
     }
   }
-  MM_CHECK(!in_quotes, name << ":" << quote_line << ": unterminated quoted field");
+  MM_CHECK(!in_quotes, name << ":" << quote_line << ": unterminated quoted field (the quote opened on this line is "
+                                                    "not closed before the end of the file)");
   end_row();
   return rows;
 }
@@ -346,30 +419,45 @@ DatasetSpec resolve_spec(const json& merged) {
 
 namespace {
 
-// Label strings of the train list, for class discovery.
-std::vector<std::string> collect_labels(const DatasetSpec& spec) {
+struct LabelAt {
+  std::string label;
+  int64_t line = 0;
+};
+
+// Label strings of the train list with their lines, for class discovery. Rows that read_split
+// will reject (too few or too many columns, an unknown split) are left out; if that leaves no
+// label, the first such row's error is thrown here.
+std::vector<LabelAt> collect_labels(const DatasetSpec& spec) {
   std::string text = read_text_file(spec.list_train);
-  std::vector<std::string> labels;
+  std::vector<LabelAt> labels;
   if (spec.format == "manifest") {
-    for (const auto& r : read_manifest_rows(text, spec.list_train, nullptr)) labels.push_back(r.label);
+    for (const auto& r : read_manifest_rows(text, spec.list_train, nullptr)) {
+      if (!r.label.empty()) labels.push_back({r.label, r.line});
+    }
     return labels;
   }
   std::vector<CsvRow> rows = parse_csv(text, spec.delimiter, spec.list_train);
+  const size_t need = columns_needed(spec), usual = usual_column_count(rows);
+  std::exception_ptr first_problem;
   for (size_t i = 0; i < rows.size(); ++i) {
     const CsvRow& r = rows[i];
-    if (static_cast<int>(r.fields.size()) <= spec.label_column) continue;  // reported by read_split
-    if (spec.split_column >= 0) {
-      if (static_cast<int>(r.fields.size()) <= spec.split_column) continue;
-      std::string sv = lower(trim(r.fields[static_cast<size_t>(spec.split_column)]));
-      if (sv != "train") continue;
+    if (i == 0 && spec.header == "yes") continue;
+    if (i == 0 && spec.header == "auto" && r.fields.size() > static_cast<size_t>(spec.label_column) &&
+        is_header_word(trim(r.fields[static_cast<size_t>(spec.label_column)]))) {
+      continue;
+    }
+    try {
+      const std::string where = spec.list_train + ":" + std::to_string(r.line);
+      check_columns(spec, r, need, usual, where);
+      if (spec.split_column >= 0 && split_of(spec, r, where) != "train") continue;
+    } catch (const Error&) {
+      if (!first_problem) first_problem = std::current_exception();
+      continue;  // reported (or skipped) by read_split
     }
     std::string l = trim(r.fields[static_cast<size_t>(spec.label_column)]);
-    if (i == 0 && spec.header != "no") {
-      std::string ll = lower(l);
-      if (spec.header == "yes" || ll == "label" || ll == "labels" || ll == "class" || ll == "category") continue;
-    }
-    labels.push_back(l);
+    if (!l.empty()) labels.push_back({l, r.line});
   }
+  if (labels.empty() && first_problem) std::rethrow_exception(first_problem);
   return labels;
 }
 
@@ -401,13 +489,29 @@ std::vector<std::string> resolve_classes(const DatasetSpec& spec) {
     }
     return {"NEU", "HAP", "SAD", "FEA", "DIS", "ANG"};
   }
-  std::vector<std::string> labels = collect_labels(spec);
-  std::set<std::string> uniq(labels.begin(), labels.end());
+  std::vector<LabelAt> labels = collect_labels(spec);
+  std::set<std::string> uniq;
+  for (const auto& l : labels) uniq.insert(l.label);
   classes.assign(uniq.begin(), uniq.end());
   MM_CHECK(!classes.empty(), spec.list_train << ": no labels found; is the list empty?");
   if (all_integers(classes)) {
-    int64_t mx = 0;
-    for (const auto& c : classes) mx = std::max<int64_t>(mx, std::stoll(c));
+    // Integer labels name the classes 0..max. At least half of those must occur in the train
+    // list, so that one stray large label (a typo, an id in the label column) cannot create a
+    // class, and an output unit, for every integer below it.
+    const LabelAt* top = &labels[0];
+    std::set<int64_t> values;
+    for (const auto& l : labels) {
+      const int64_t v = std::stoll(l.label);
+      values.insert(v);
+      if (v > std::stoll(top->label)) top = &l;
+    }
+    const int64_t mx = std::stoll(top->label);
+    MM_CHECK(mx + 1 <= 2 * static_cast<int64_t>(values.size()),
+             spec.list_train << ":" << top->line << ": integer label " << quote_text(top->label) << " would make "
+                             << mx + 1 << " classes (0.." << mx << ") but the train list holds only " << values.size()
+                             << " distinct labels; integer labels name the classes 0..max, and at least half of "
+                                "those must occur in the train list (fix the label, renumber the classes, or list "
+                                "the class names in data.classes)");
     classes.clear();
     for (int64_t k = 0; k <= mx; ++k) classes.push_back(std::to_string(k));
   }
@@ -429,19 +533,19 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
     for (size_t m = 0; m < spec.modalities.size(); ++m) {
       const ModalitySpec& ms = spec.modalities[m];
       const std::string& path = smp.paths[m];
-      FileStat st = stat_path(path);
+      const std::string problem = path_problem(path, ms.type == "frames");
       if (ms.type == "frames") {
-        MM_CHECK(st.exists && st.is_dir, where << ": clip \"" << smp.id << "\": frame folder " << path
-                                               << " of modality \"" << ms.name << "\" does not exist");
+        MM_CHECK(problem.empty(), where << ": clip " << quote_text(smp.id) << ": frame folder " << path
+                                        << " of modality \"" << ms.name << "\" " << problem);
         std::vector<std::string> exts;
         for (const auto& e : ms.params.value("extensions", json::array())) exts.push_back(lower(e.get<std::string>()));
         if (exts.empty()) exts = exts_default;
         MM_CHECK(!list_dir_sorted(path, exts).empty(),
-                 where << ": clip \"" << smp.id << "\": frame folder " << path << " of modality \"" << ms.name
+                 where << ": clip " << quote_text(smp.id) << ": frame folder " << path << " of modality \"" << ms.name
                        << "\" is empty (no .jpg/.jpeg/.png files)");
       } else {
-        MM_CHECK(st.exists && !st.is_dir, where << ": clip \"" << smp.id << "\": " << ms.type << " file " << path
-                                                << " of modality \"" << ms.name << "\" does not exist");
+        MM_CHECK(problem.empty(), where << ": clip " << quote_text(smp.id) << ": " << ms.type << " file " << path
+                                        << " of modality \"" << ms.name << "\" " << problem);
       }
     }
   };
@@ -449,7 +553,7 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
     auto it = index.find(label);
     if (it != index.end()) return it->second;
     if (is_int && as_int >= 0 && as_int < static_cast<int64_t>(classes.size())) return as_int;
-    MM_FAIL(where << ": unknown label \"" << label << "\"; known classes: " << known
+    MM_FAIL(where << ": unknown label " << quote_text(label) << "; known classes: " << known
                   << " (set data.classes to change the class list)");
   };
   auto handle = [&](const std::string& where, const std::function<void()>& fn) {
@@ -475,13 +579,17 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
         smp.origin = where;
         smp.id = r.id;
         MM_CHECK(!smp.id.empty(), where << ": empty \"id\"");
-        MM_CHECK(!r.label.empty(), where << ": clip \"" << smp.id << "\" has no label");
+        MM_CHECK(!has_control(smp.id), where << ": clip id " << quote_text(smp.id) << " contains a control character");
+        MM_CHECK(!r.label.empty(), where << ": clip " << quote_text(smp.id) << " has no label");
         smp.label = lookup_label(r.label, r.label_is_int, r.label_int, where);
         for (const auto& ms : spec.modalities) {
           auto f = r.fields.find(ms.path);
           MM_CHECK(f != r.fields.end() && !f->second.empty(),
-                   where << ": clip \"" << smp.id << "\" has no path for modality \"" << ms.name << "\" (column \""
-                         << ms.path << "\")");
+                   where << ": clip " << quote_text(smp.id) << " has no path for modality \"" << ms.name
+                         << "\" (column \"" << ms.path << "\")");
+          MM_CHECK(!has_control(f->second), where << ": clip " << quote_text(smp.id) << ": the path of modality \""
+                                                  << ms.name << "\" " << quote_text(f->second)
+                                                  << " contains a control character");
           smp.paths.push_back(join_path(base, substitute(f->second, smp.id, sdir)));
         }
         if (check_files) check_sample(smp, where);
@@ -492,9 +600,7 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
   }
 
   std::vector<CsvRow> rows = parse_csv(text, spec.delimiter, list_path);
-  int need = spec.label_column;
-  for (int c : spec.id_columns) need = std::max(need, c);
-  need = std::max(need, spec.split_column) + 1;
+  const size_t need = columns_needed(spec), usual = usual_column_count(rows);
   for (size_t i = 0; i < rows.size(); ++i) {
     const CsvRow& r = rows[i];
     std::string where = list_path + ":" + std::to_string(r.line);
@@ -502,29 +608,23 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
       if (spec.header == "yes") continue;
       if (static_cast<int>(r.fields.size()) > spec.label_column) {
         std::string l = trim(r.fields[static_cast<size_t>(spec.label_column)]);
-        std::string ll = lower(l);
-        bool header_word = ll == "label" || ll == "labels" || ll == "class" || ll == "category";
-        if (header_word && !index.count(l)) continue;
+        if (is_header_word(l) && !index.count(l)) continue;
       }
     }
     handle(where, [&]() {
-      MM_CHECK(static_cast<int>(r.fields.size()) >= need,
-               where << ": expected at least " << need << " columns (id, label"
-                     << (spec.split_column >= 0 ? ", split" : "") << "), found " << r.fields.size());
-      if (spec.split_column >= 0) {
-        std::string sv = lower(trim(r.fields[static_cast<size_t>(spec.split_column)]));
-        if (sv != split) return;
-      }
+      check_columns(spec, r, need, usual, where);
+      if (spec.split_column >= 0 && split_of(spec, r, where) != split) return;
       Sample smp;
       smp.origin = where;
       for (size_t k = 0; k < spec.id_columns.size(); ++k) {
         smp.id += (k ? spec.id_join : "") + trim(r.fields[static_cast<size_t>(spec.id_columns[k])]);
       }
       MM_CHECK(!smp.id.empty(), where << ": empty clip id");
+      MM_CHECK(!has_control(smp.id), where << ": clip id " << quote_text(smp.id) << " contains a control character");
       MM_CHECK(smp.id.find('/') == std::string::npos || spec.format == "layout",
-               where << ": clip id \"" << smp.id << "\" contains '/'");
+               where << ": clip id " << quote_text(smp.id) << " contains '/'");
       std::string label = trim(r.fields[static_cast<size_t>(spec.label_column)]);
-      MM_CHECK(!label.empty(), where << ": clip \"" << smp.id << "\" has an empty label");
+      MM_CHECK(!label.empty(), where << ": clip " << quote_text(smp.id) << " has an empty label");
       // Integer labels name the class of that index, whatever their spelling ("01" is class 1).
       const bool is_int = integer_classes && all_integers({label});
       smp.label = lookup_label(label, is_int, is_int ? std::stoll(label) : 0, where);

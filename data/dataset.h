@@ -56,7 +56,8 @@ struct CsvRow {
 };
 
 // RFC 4180-style CSV: optional UTF-8 BOM, CRLF or LF, double-quoted fields with "" escapes,
-// blank lines skipped. Throws on an unterminated quote, naming the file and line.
+// blank lines skipped. A quoted field must close on its line (list fields hold no line breaks):
+// an unterminated quote throws, naming the file and the line it opened on.
 std::vector<CsvRow> parse_csv(const std::string& text, char delimiter, const std::string& name);
 
 struct Sample {
@@ -72,14 +73,17 @@ struct SplitData {
 };
 
 // The class names in label order: data.classes if given; for cremad classes.txt or the six
-// CREMA-D codes; otherwise the sorted distinct labels of the train list (numerically sorted
-// when every label is an integer).
+// CREMA-D codes; otherwise the sorted distinct labels of the train list. When every label is an
+// integer they name the classes 0..max, and at least half of those must occur in the train list
+// (else an error names the line of the largest label).
 std::vector<std::string> resolve_classes(const DatasetSpec& spec);
 
-// The samples of `split` ("train", "val" or "test"). Every row is checked: columns present,
-// label known, each modality's file or frame folder present (a folder must hold at least one
-// image). Bad rows throw mm::Error naming the list file, the line and the reason, or are
-// dropped and listed in `skipped` when skip_bad is true.
+// The samples of `split` ("train", "val" or "test"). Every row is checked: columns present and
+// as many as in most rows of the list, a split column reading train or test (or val where
+// data.lists.val is set), label known, an id without control characters, each modality's
+// regular file or frame folder present (a folder must hold at least one image). Bad rows throw
+// mm::Error naming the list file, the line and the reason, or are dropped and listed in
+// `skipped` when skip_bad is true.
 SplitData read_split(const DatasetSpec& spec, const std::vector<std::string>& classes, const std::string& split,
                      bool skip_bad);
 

@@ -1,6 +1,7 @@
 // mmboost data: file-system helpers.
 #include "data/fileio.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +13,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/error.h"
 
@@ -20,17 +24,85 @@ namespace fs = std::filesystem;
 
 namespace mm::data {
 
+namespace {
+
+// What an open-for-reading failure means, in words a user can act on.
+std::string open_problem(int err) {
+  if (err == ENOENT) return "does not exist";
+  if (err == EACCES) return "cannot open (permission denied)";
+  return std::string("cannot open (") + std::strerror(err) + ")";
+}
+
+std::string kind_of(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a named pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a file";
+}
+
+// Reads at most `max_bytes` of the regular file `path` into `out`; returns "" or the problem.
+// O_NONBLOCK keeps the open of a named pipe from waiting for a writer; the type is then checked
+// on the open descriptor (no window between a check and the open).
+std::string read_regular(const std::string& path, size_t max_bytes, std::vector<unsigned char>& out) {
+  out.clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return open_problem(errno);
+  struct FdGuard {
+    int fd;
+    ~FdGuard() { ::close(fd); }
+  } guard{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return std::string("cannot read (") + std::strerror(errno) + ")";
+  if (S_ISDIR(st.st_mode)) return "is a directory, not a file";
+  if (!S_ISREG(st.st_mode)) return "is not a regular file (" + kind_of(st.st_mode) + ")";
+  out.resize(std::min(static_cast<size_t>(st.st_size), max_bytes));
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t r = ::read(fd, out.data() + got, out.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return std::string("read failed (") + std::strerror(errno) + ")";
+    if (r == 0) break;  // the file shrank since fstat: the decoders judge what is there
+    got += static_cast<size_t>(r);
+  }
+  out.resize(got);
+  return "";
+}
+
+}  // namespace
+
 std::vector<unsigned char> read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MM_CHECK(in, path << ": cannot open (" << std::strerror(errno) << ")");
-  in.seekg(0, std::ios::end);
-  std::streamoff n = in.tellg();
-  MM_CHECK(n >= 0, path << ": cannot read (is it a directory?)");
-  in.seekg(0, std::ios::beg);
-  std::vector<unsigned char> bytes(static_cast<size_t>(n));
-  if (n > 0) in.read(reinterpret_cast<char*>(bytes.data()), n);
-  MM_CHECK(in || n == 0, path << ": read failed");
+  return read_file_prefix(path, std::numeric_limits<size_t>::max());
+}
+
+std::vector<unsigned char> read_file_prefix(const std::string& path, size_t max_bytes) {
+  std::vector<unsigned char> bytes;
+  const std::string problem = read_regular(path, max_bytes, bytes);
+  MM_CHECK(problem.empty(), path << ": " << problem);
   return bytes;
+}
+
+bool try_read_file_bytes(const std::string& path, std::vector<unsigned char>& out) {
+  return read_regular(path, std::numeric_limits<size_t>::max(), out).empty();
+}
+
+std::string path_problem(const std::string& path, bool want_dir) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return "does not exist";
+    if (errno == EACCES) return "cannot be reached (permission denied on a folder of the path)";
+    if (errno == ENOTDIR) return "does not exist (a part of the path is a file, not a folder)";
+    return std::string("cannot be reached (") + std::strerror(errno) + ")";
+  }
+  if (want_dir) {
+    if (!S_ISDIR(st.st_mode)) return "is not a directory";
+    if (::access(path.c_str(), R_OK | X_OK) != 0) return "cannot be listed (permission denied)";
+    return "";
+  }
+  if (S_ISDIR(st.st_mode)) return "is a directory, not a file";
+  if (!S_ISREG(st.st_mode)) return "is not a regular file (" + kind_of(st.st_mode) + ")";
+  if (::access(path.c_str(), R_OK) != 0) return "cannot be read (permission denied)";
+  return "";
 }
 
 std::string read_text_file(const std::string& path) {
@@ -94,6 +166,10 @@ bool natural_less(const std::string& a, const std::string& b) {
     }
   }
   return a.size() - i < b.size() - j;
+}
+
+std::string quote_text(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string lower(std::string s) {

@@ -134,6 +134,20 @@ void infer_vector_dims(std::vector<ModalityProc>& procs, const std::vector<Sampl
 
 struct Counters {
   std::atomic<int64_t> hits{0}, misses{0};
+  // The first failed cache write. It is the cache's fault, never the sample's: the batch being
+  // built fails with it (skip_bad_samples does not drop anything for it).
+  std::mutex mu;
+  std::string write_error;
+
+  void wrote(const std::string& problem) {
+    if (problem.empty()) return;
+    std::lock_guard<std::mutex> lock(mu);
+    if (write_error.empty()) write_error = problem;
+  }
+  std::string first_write_error() {
+    std::lock_guard<std::mutex> lock(mu);
+    return write_error;
+  }
 };
 
 CacheBlob f32_blob(const std::vector<float>& v, Shape shape) {
@@ -155,7 +169,7 @@ std::vector<float> blob_floats(const CacheBlob& b) {
 
 std::vector<float> decode_resampled(const ModalityProc& p, const std::string& path) {
   Waveform w = decode_audio_file(path);
-  return resample(w.samples, w.sample_rate, p.sample_rate, p.quality);
+  return resample(w.samples, w.sample_rate, p.sample_rate, p.quality, path);
 }
 
 int64_t crop_offset(const ModalityProc& p, int64_t n, const std::string& mode, Generator& gen) {
@@ -189,7 +203,7 @@ void load_audio(const ModalityProc& p, const std::string& path, bool augment, Ge
       x = decode_resampled(p, path);
       MM_CHECK(!x.empty(), path << ": no samples after resampling");
       if (cache) {
-        cache->write(key, {f32_blob(x, {static_cast<int64_t>(x.size())})});
+        ctr.wrote(cache->write(key, {f32_blob(x, {static_cast<int64_t>(x.size())})}));
         ctr.misses++;
       }
     }
@@ -217,7 +231,7 @@ void load_audio(const ModalityProc& p, const std::string& path, bool augment, Ge
   spectrogram(p, x, crop_offset(p, static_cast<int64_t>(x.size()), mode, gen), out);
   if (cache) {
     std::vector<float> v(out, out + p.numel);
-    cache->write(key, {f32_blob(v, {p.shape[1], p.shape[2]})});
+    ctr.wrote(cache->write(key, {f32_blob(v, {p.shape[1], p.shape[2]})}));
     ctr.misses++;
   }
 }
@@ -271,7 +285,7 @@ void load_frames(const ModalityProc& p, const std::string& path, bool augment, G
         b.bytes = img.pixels;
         blobs.push_back(std::move(b));
       }
-      cache->write(key, blobs);
+      ctr.wrote(cache->write(key, blobs));
       ctr.misses++;
     }
   }
@@ -482,7 +496,7 @@ class StreamImpl final : public Stream {
             else load_frames(p, s.paths[m], augment_, gen, cache, ctr_, dst);
           }
         } catch (const Error& e) {
-          std::string msg = std::string("sample \"") + s.id + "\" (" + s.origin + "): " + e.what();
+          std::string msg = "sample " + quote_text(s.id) + " (" + s.origin + "): " + e.what();
           if (!skip_bad_) throw Error(msg + " (data.skip_bad_samples = true drops such samples instead)");
           std::lock_guard<std::mutex> lock(stats_mu_);
           stats_.skipped_at_load++;
@@ -492,6 +506,14 @@ class StreamImpl final : public Stream {
         labels.push_back(s.label);
         ids.push_back(s.id);
         ++k;
+      }
+      if (cache_) {
+        const std::string why = ctr_.first_write_error();
+        MM_CHECK(why.empty(), "cannot write to the data cache folder " << cache_->dir() << " (from " << cache_->origin()
+                                                                        << "): " << why
+                                                                        << "; free space there, set data.cache_dir "
+                                                                           "(or MMBOOST_CACHE_DIR) to another folder, "
+                                                                           "or data.cache to false");
       }
       Batch batch;
       for (size_t m = 0; m < M; ++m) {
@@ -581,7 +603,9 @@ std::unique_ptr<Stream> make_stream(const json& cfg_in, const std::string& split
   std::unique_ptr<DiskCache> cache;
   if (cfg["cache"].get<bool>()) {
     std::string dir = cfg["cache_dir"].get<std::string>();
-    cache = std::make_unique<DiskCache>(dir.empty() ? DiskCache::default_dir() : dir);
+    cache = dir.empty() ? std::make_unique<DiskCache>(DiskCache::default_dir(), DiskCache::default_dir_origin())
+                        : std::make_unique<DiskCache>(dir, "data.cache_dir");
+    cache->prepare();
   }
   const bool is_train = split == "train";
   const int workers = opt.workers >= 0 ? opt.workers : cfg["workers"].get<int>();

@@ -2,7 +2,6 @@
 #include "data/npy.h"
 
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "data/fileio.h"
@@ -120,11 +119,7 @@ NpyArray read_npy(const std::string& path) {
 }
 
 std::vector<int64_t> read_npy_shape(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MM_CHECK(in, path << ": cannot open");
-  std::vector<unsigned char> head(4096);
-  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<size_t>(in.gcount()));
+  std::vector<unsigned char> head = read_file_prefix(path, 4096);
   return parse_header(head.data(), head.size(), path).shape;
 }
 

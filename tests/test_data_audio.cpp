@@ -1,5 +1,6 @@
 // Audio decoding, resampling and the log-magnitude STFT against independent references.
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <complex>
@@ -273,7 +274,15 @@ TEST_CASE("audio decode: bad files give errors naming the file and the reason", 
     mmtest::write_text(p, "");
     require_error_naming(p, "empty file");
   }
-  SECTION("missing file") { require_error_naming(dir / "nope.wav", "cannot open"); }
+  SECTION("missing file") { require_error_naming(dir / "nope.wav", "does not exist"); }
+  SECTION("a directory (once an allocation of its bogus size: \"out of memory\")") {
+    mmtest::mkdirs(dir / "folder.wav");
+    require_error_naming(dir / "folder.wav", "is a directory");
+  }
+  SECTION("a named pipe (once a read that waited forever for a writer)") {
+    REQUIRE(::mkfifo((dir / "pipe.wav").c_str(), 0600) == 0);
+    require_error_naming(dir / "pipe.wav", "is not a regular file (a named pipe)");
+  }
   SECTION("a chunk size near 2^32 (found by fuzz_wav: the chunk walk once looped forever)") {
     std::string p = dir / "huge_chunk.wav";
     std::string b = std::string("RIFF\x24\x7d\x00\x00WAVEfmt ", 16) + std::string("\xf7\xff\xff\xff", 4) +

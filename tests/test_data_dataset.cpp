@@ -1,6 +1,7 @@
 // Dataset layouts, list parsing, the validation split, config checks, and every bad-input case
 // (each error must name the file and, for list rows, the line).
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <set>
@@ -52,6 +53,12 @@ TEST_CASE("csv: BOM, CRLF, quotes, blank lines and line numbers", "[cpu][data]")
   CHECK(rows[2].fields == std::vector<std::string>{"c", "SAD"});
   CHECK(rows[2].line == 4);
   require_error([] { parse_csv("a,\"open\nb,c\n", ',', "q.csv"); }, {"q.csv:1", "unterminated"});
+}
+
+TEST_CASE("csv: a quote left open at the end of its line is an error, not a field swallowing the next row",
+          "[cpu][data]") {
+  // the quote before "dog closes only on line 2, so RFC 4180 would read one row of three fields
+  require_error([] { parse_csv("a,\"dog, barking\nb,\"cat\"\n", ',', "q.csv"); }, {"q.csv:1", "unterminated"});
 }
 
 TEST_CASE("cremad layout: lists with a BOM, labels mapped NEU..ANG, describe() shapes", "[cpu][data]") {
@@ -188,6 +195,77 @@ TEST_CASE("bad input at scan: unknown label, missing columns, missing files and 
   }
 }
 
+TEST_CASE("bad input at scan: a directory, a named pipe or a file where the other belongs is named as such",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "d";
+  mmtest::make_tiny_cremad(root, 2, 1, 1);
+  json cfg = mmtest::tiny_config(root, dir / "cache");
+  const std::string train = root + "/annotations/train.csv";
+  const std::string wav = root + "/AudioWAV/c1_0.wav", folder = root + "/Image-01-FPS/c0_1";
+  mmtest::write_text(train, "c0_0,NEU\nc0_1,NEU\nc1_0,HAP\n");
+  SECTION("a directory at a WAV's path") {
+    std::filesystem::remove(wav);
+    mmtest::mkdirs(wav);
+    require_error([&] { make_stream(cfg, "train", 0); }, {train + ":3", wav, "is a directory"});
+  }
+  SECTION("a named pipe at a WAV's path") {
+    std::filesystem::remove(wav);
+    REQUIRE(::mkfifo(wav.c_str(), 0600) == 0);
+    require_error([&] { make_stream(cfg, "train", 0); }, {train + ":3", wav, "not a regular file", "named pipe"});
+  }
+  SECTION("a plain file at a frame folder's path") {
+    std::filesystem::remove_all(folder);
+    mmtest::write_text(folder, "not a folder");
+    require_error([&] { make_stream(cfg, "train", 0); }, {train + ":2", folder, "is not a directory"});
+  }
+  SECTION("skip_bad_samples drops such rows like any other bad row") {
+    std::filesystem::remove(wav);
+    mmtest::mkdirs(wav);
+    cfg["skip_bad_samples"] = true;
+    cfg["val_fraction"] = 0.0;
+    auto s = make_stream(cfg, "train", 0);
+    CHECK(s->num_samples() == 2);
+    REQUIRE(s->stats().skipped.size() == 1);
+    CHECK(s->stats().skipped[0].find("is a directory") != std::string::npos);
+  }
+}
+
+TEST_CASE("bad input at scan: a NUL byte or control character in an id or label is escaped in the message",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "d";
+  mmtest::make_tiny_cremad(root, 2, 1, 1);
+  json cfg = mmtest::tiny_config(root, dir / "cache");
+  const std::string train = root + "/annotations/train.csv";
+  const std::string ok = "c0_0,NEU\nc0_1,NEU\nc1_0,HAP\n";
+  auto message = [&] {
+    try {
+      make_stream(cfg, "train", 0);
+    } catch (const mm::Error& e) {
+      return std::string(e.what());
+    }
+    FAIL("expected an mm::Error");
+    return std::string();
+  };
+  SECTION("a NUL byte in a clip id") {
+    mmtest::write_text(train, ok + std::string("c1_1\0x,HAP\n", 11));
+    const std::string msg = message();
+    INFO(msg);
+    CHECK(msg.find(train + ":4") != std::string::npos);
+    CHECK(msg.find("\"c1_1\\u0000x\"") != std::string::npos);
+    // what() is a C string: a raw NUL in the id would end the message before this part
+    CHECK(msg.find("control character") != std::string::npos);
+  }
+  SECTION("a control character in a label") {
+    mmtest::write_text(train, ok + "c1_1,H\x01P\n");
+    const std::string msg = message();
+    INFO(msg);
+    CHECK(msg.find('\x01') == std::string::npos);
+    CHECK(msg.find("unknown label \"H\\u0001P\"") != std::string::npos);
+  }
+}
+
 TEST_CASE("bad input at load: truncated or non-audio WAV, zero-length audio, undecodable JPEG", "[cpu][data]") {
   mmtest::TempDir dir;
   const std::string root = dir / "d";
@@ -221,6 +299,23 @@ TEST_CASE("bad input at load: truncated or non-audio WAV, zero-length audio, und
     bad_file = root + "/Image-01-FPS/c0_0/00001.jpg";
     mmtest::write_text(bad_file, "\xFF\xD8\xFF\xE0 truncated jpeg");
     reason = "cannot decode image";
+  }
+  SECTION("a directory named like a frame (once an allocation of its bogus size: \"out of memory\")") {
+    bad_file = root + "/Image-01-FPS/c0_0/00001.jpg";
+    std::filesystem::remove(bad_file);
+    mmtest::mkdirs(bad_file);
+    reason = "is a directory";
+  }
+  SECTION("a named pipe named like a frame (once a read that waited forever for a writer)") {
+    bad_file = root + "/Image-01-FPS/c0_0/00001.jpg";
+    std::filesystem::remove(bad_file);
+    REQUIRE(::mkfifo(bad_file.c_str(), 0600) == 0);
+    reason = "is not a regular file (a named pipe)";
+  }
+  SECTION("a sample rate too far from audio.sample_rate to resample") {
+    mmtest::write_sound(wav, mmtest::sine(8, 0.1, 1), 1, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    bad_file = wav;
+    reason = "cannot resample 1 Hz to 8000 Hz";
   }
   auto s = make_stream(cfg, "train", 0);
   require_error([&] { drain(*s); }, {bad_file, reason, "sample \""});
@@ -344,4 +439,70 @@ TEST_CASE("integer labels name the class of that index whatever their spelling: 
     require_error([&] { parse_list(spec, named, text, list, "train", false, false); },
                   {list + ":1", "unknown label \"01\"", "dog, cat"});
   }
+}
+
+TEST_CASE("vggsound list: a split other than train/test, an unquoted comma or tabs are errors naming the line",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "vgg", list = root + "/vggsound.csv";
+  const std::string rest = "b,0,\"dog, barking\",train\nc,0,cat,train\nd,0,cat,test\n";
+  json cfg = {{"format", "vggsound"}, {"root", root}, {"val_fraction", 0.0}, {"cache", false}};
+  mmtest::mkdirs(root);
+  auto train_of = [&](const std::string& text, bool skip_bad) {
+    mmtest::write_text(list, text);
+    DatasetSpec spec = resolve_spec(merge_config(cfg));
+    return parse_list(spec, resolve_classes(spec), text, list, "train", false, skip_bad);
+  };
+  CHECK(train_of("a,0,\"dog, barking\",train\n" + rest, false).samples.size() == 3);
+  SECTION("a split value other than train or test (the real list holds only those two)") {
+    require_error([&] { train_of("a,0,\"dog, barking\",val\n" + rest, false); },
+                  {list + ":1", "\"val\"", "expected train or test"});
+  }
+  SECTION("an unquoted comma inside the label shifts the split column") {
+    require_error([&] { train_of("a,0,dog, barking,train\n" + rest, false); },
+                  {list + ":1", "found 5 columns", "have 4", "must be quoted"});
+  }
+  SECTION("a tab-separated list read with the default ','") {
+    std::string text = "a\t0\tdog\ttrain\n" "b\t0\tcat\ttrain\n";
+    require_error([&] { train_of(text, false); },
+                  {list + ":1", "expected at least 4 columns", "found 1", "data.csv.delimiter"});
+  }
+  SECTION("skip_bad_samples drops such rows and lists each") {
+    SplitData tr = train_of("a,0,dog, barking,train\nx,0,cat,val\n" + rest, true);
+    CHECK(tr.samples.size() == 2);
+    REQUIRE(tr.skipped.size() == 2);
+    CHECK(tr.skipped[0].find(list + ":1") != std::string::npos);
+    CHECK(tr.skipped[1].find(list + ":2") != std::string::npos);
+  }
+}
+
+TEST_CASE("integer labels: one far above the others is refused, naming the file, the line and the label",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "ks", list = root + "/annotations/train.csv";
+  json cfg = {{"format", "kinetics_sounds"}, {"root", root}};
+  auto classes_of = [&](const std::string& text) {
+    mmtest::write_text(list, text);
+    return resolve_classes(resolve_spec(merge_config(cfg)));
+  };
+  // 1-based labels leave class 0 empty: allowed, at least half of 0..max occur
+  CHECK(classes_of("a,1\nb,2\nc,3\n") == std::vector<std::string>{"0", "1", "2", "3"});
+  require_error([&] { classes_of("a,0\nb,1\nc,100000\nd,1\n"); },
+                {list + ":3", "\"100000\"", "100001 classes", "3 distinct labels", "at least half", "data.classes"});
+  require_error([&] { classes_of("a,0\nb,999999999\nc,1\n"); }, {list + ":2", "\"999999999\"", "1000000000 classes"});
+  SECTION("the labels still work as names when data.classes lists them") {
+    cfg["classes"] = {"0", "1", "100000"};
+    CHECK(classes_of("a,0\nb,1\nc,100000\n").size() == 3);
+  }
+}
+
+TEST_CASE("describe(): a named pipe at a vector's path is an error naming it, not a read that waits forever",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "m";
+  write_npy(root + "/emb/a.npy", std::vector<float>(3, 1.0f), {3});
+  REQUIRE(::mkfifo((root + "/emb/b.npy").c_str(), 0600) == 0);
+  mmtest::write_text(root + "/train.csv", "id,label,emb\nb,x,emb/b.npy\na,y,emb/a.npy\n");
+  json cfg = {{"format", "manifest"}, {"lists", {{"train", root + "/train.csv"}}}};
+  require_error([&] { describe(cfg); }, {root + "/emb/b.npy", "named pipe"});
 }

@@ -1,6 +1,8 @@
 // The loader: epoch order and augmentations are pure functions of (seed, epoch), identical for
 // any worker count; drop_last; the disk cache returns identical tensors on a hit.
 #include <catch2/catch.hpp>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <set>
@@ -225,4 +227,59 @@ TEST_CASE("cache: entries round-trip f32 and u8 blobs", "[cpu][data]") {
   CHECK(out[1].bytes == u.bytes);
   CHECK(DiskCache::key({}, "params") == key);
   CHECK(DiskCache::key({}, "params2") != key);
+}
+
+TEST_CASE("cache: an unusable cache folder fails when the stream is made, naming the folder and the setting",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "d";
+  mmtest::make_tiny_cremad(root, 2, 1, 1);
+  mmtest::write_text(dir / "file", "a file, not a folder");
+  const std::string bad = dir / "file/cache";
+  json cfg = mmtest::tiny_config(root, bad);
+  cfg["skip_bad_samples"] = true;  // must not turn the cache's problem into skipped samples
+  SECTION("from data.cache_dir") {
+    REQUIRE_THROWS_WITH(make_stream(cfg, "train", 0), Catch::Contains(bad) && Catch::Contains("data.cache_dir") &&
+                                                          Catch::Contains("cannot be created") &&
+                                                          !Catch::Contains("sample \""));
+  }
+  SECTION("from MMBOOST_CACHE_DIR") {
+    cfg["cache_dir"] = "";
+    const char* old = std::getenv("MMBOOST_CACHE_DIR");
+    const std::string saved = old ? old : "";
+    ::setenv("MMBOOST_CACHE_DIR", bad.c_str(), 1);
+    CHECK_THROWS_WITH(make_stream(cfg, "train", 0), Catch::Contains(bad) && Catch::Contains("MMBOOST_CACHE_DIR"));
+    if (old) ::setenv("MMBOOST_CACHE_DIR", saved.c_str(), 1);
+    else ::unsetenv("MMBOOST_CACHE_DIR");
+  }
+}
+
+TEST_CASE("cache: a write failing during an epoch is the cache's error, never a skipped sample", "[cpu][data]") {
+  mmtest::TempDir dir;
+  const std::string root = dir / "d", cache = dir / "cache";
+  mmtest::make_tiny_cremad(root, 2, 1, 1);
+  json cfg = mmtest::tiny_config(root, cache);
+  cfg["skip_bad_samples"] = true;
+  auto s = make_stream(cfg, "train", 0);
+  std::filesystem::remove_all(cache);  // e.g. the disk filled up or the folder went away mid-run
+  mmtest::write_text(cache, "a file, not a folder");
+  s->start_epoch(0);
+  Batch b;
+  REQUIRE_THROWS_WITH(s->next(b), Catch::Contains("cannot write to the data cache folder " + cache) &&
+                                      Catch::Contains("data.cache_dir"));
+  CHECK(s->stats().skipped_at_load == 0);
+  CHECK(s->stats().skipped.empty());
+}
+
+TEST_CASE("cache: an entry path holding a directory or a named pipe reads as a miss without blocking",
+          "[cpu][data]") {
+  mmtest::TempDir dir;
+  DiskCache cache(dir / "c");
+  std::vector<CacheBlob> out;
+  const std::string dkey = DiskCache::key({}, "dir"), pkey = DiskCache::key({}, "pipe");
+  mmtest::mkdirs(dir / ("c/" + dkey.substr(0, 2) + "/" + dkey + ".bin"));
+  CHECK_FALSE(cache.read(dkey, out));
+  mmtest::mkdirs(dir / ("c/" + pkey.substr(0, 2)));
+  REQUIRE(::mkfifo((dir / ("c/" + pkey.substr(0, 2) + "/" + pkey + ".bin")).c_str(), 0600) == 0);
+  CHECK_FALSE(cache.read(pkey, out));
 }
