@@ -163,6 +163,19 @@ TEST_CASE("parse_args rejects unknown options with the nearest name, missing val
   REQUIRE(usage_error([&] { b.get_int("--epochs", 1, 1); }).find("out of range") != std::string::npos);
 }
 
+TEST_CASE("an integer option beyond 64 bits is out of range, not a non-integer", "[cpu][cli]") {
+  CommandSpec spec;
+  spec.name = "train";
+  spec.options = {{"--epochs", "N", ""}};
+  ParsedArgs a = parse_args(spec, {"--epochs", "99999999999999999999"});
+  REQUIRE(usage_error([&] { a.get_int("--epochs", 1, 1); }) ==
+          "--epochs 99999999999999999999 is out of range; expected >= 1");
+  REQUIRE(usage_error([&] { parse_int("-99999999999999999999", "--seed"); }).find("--seed: -99999999999999999999 is out of range") !=
+          std::string::npos);
+  ParsedArgs b = parse_args(spec, {"--epochs", "99999999999"});
+  REQUIRE(b.get_int("--epochs", 1, 1) == 99999999999);  // fits: the config's range of train.epochs then applies
+}
+
 TEST_CASE("seed lists accept commas and ranges", "[cpu][cli]") {
   REQUIRE(parse_int_list("0,1,2", "--seeds") == std::vector<int64_t>{0, 1, 2});
   REQUIRE(parse_int_list("3-5,9", "--seeds") == std::vector<int64_t>{3, 4, 5, 9});
@@ -324,6 +337,86 @@ TEST_CASE("config ranges name the key and the allowed range", "[cpu][cli]") {
   REQUIRE(msg.find("\"data.workers\" = 500 is out of range; it must be in [0, 256]") != std::string::npos);
 }
 
+TEST_CASE("integer keys beyond what their type holds, or not integral, are usage errors naming the key",
+          "[cpu][cli]") {
+  // train.epochs has an upper bound of its own; before, 4294967297 was read as 1 epoch.
+  std::string msg = usage_error([&] { resolve(json{{"train", {{"epochs", 4294967297LL}}}}); });
+  REQUIRE(msg.find("\"train.epochs\" = 4294967297 is out of range; it must be in [1, 1000000]") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"train", {{"epochs", 1e12}}}}); });  // an integral float
+  REQUIRE(msg.find("\"train.epochs\" = 1000000000000.0 is out of range") != std::string::npos);
+  REQUIRE_NOTHROW(resolve(json{{"train", {{"epochs", 1000000}}}}));
+  msg = usage_error([&] { resolve(json{{"method", {{"assign_every", 4294967297LL}}}}); });
+  REQUIRE(msg.find("\"method.assign_every\" = 4294967297 is out of range; it must be in [1, 1000000]") != std::string::npos);
+  // Every other integer key must fit the int it is read as: in each section, in a comparison
+  // method's options, in a list, in an encoder override and in a modality's data override.
+  for (const auto& [cfg, key] : std::vector<std::pair<json, std::string>>{
+           {{{"method", {{"ogm", {{"end_epoch", 4294967297LL}}}}}}, "method.ogm.end_epoch"},
+           {{{"optim", {{"milestones", {10, 4294967297LL}}}}}, "optim.milestones[1]"},
+           {{{"data", {{"audio", {{"n_fft", 4294967298LL}}}}}}, "data.audio.n_fft"},
+           {{{"data", {{"csv", {{"label_column", -4294967296LL}}}}}}, "data.csv.label_column"},
+           {{{"data", {{"modalities", {{{"name", "audio"}, {"frames", {{"channels", 4294967297LL}}}}}}}}},
+            "data.modalities[0].frames.channels"},
+           {{{"method", {{"max_classifiers", 18446744073709551615ULL}}}}, "method.max_classifiers"},
+           {{{"model", {{"encoders", {{"video", {{"resnet_width", 4294967360LL}}}}}}}}, "model.encoders.video.resnet_width"},
+       }) {
+    INFO(cfg.dump());
+    msg = usage_error([&] { check_ranges(cfg); });
+    REQUIRE(msg.find("\"" + key + "\" = ") != std::string::npos);
+    REQUIRE(msg.find("is out of range") != std::string::npos);
+  }
+  // Seeds are 64-bit.
+  REQUIRE_NOTHROW(resolve(json{{"train", {{"seed", 9223372036854775807LL}}}}));
+  // A number that is not an integer where one is needed, also when check_ranges is called alone.
+  msg = usage_error([&] { check_ranges(json{{"train", {{"threads", 1.5}}}}); });
+  REQUIRE(msg.find("\"train.threads\" must be an integer (default 0), got number 1.5") != std::string::npos);
+
+  // On the command line: exit code 2 before any data is read, and no run directory.
+  const fs::path out = fs::temp_directory_path() / ("mmboost_test_cli_intkeys_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  for (const std::vector<std::string>& extra : std::vector<std::vector<std::string>>{
+           {"--set", "train.epochs=4294967297"}, {"--epochs", "99999999999"}, {"--set", "method.aca_steps=1e12"}}) {
+    std::vector<std::string> args = {"train", "--config", "demo_naive", "--data-root", "/nonexistent/data", "--out",
+                                     out.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    INFO(extra.back());
+    RunResult r = run_cli(args);
+    REQUIRE(r.code == 2);
+    REQUIRE(r.err.find("is out of range") != std::string::npos);
+    REQUIRE_FALSE(fs::exists(out));
+  }
+}
+
+TEST_CASE("the model's layer lists must hold positive widths, checked before any data is read", "[cpu][cli]") {
+  std::string msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"cnn_channels", {0}}}}}}}); });
+  REQUIRE(msg == "config: \"model.encoder.cnn_channels\" must list at least one positive channel count, got [0]");
+  msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"cnn_channels", json::array()}}}}}}); });
+  REQUIRE(msg.find("\"model.encoder.cnn_channels\" must list at least one positive channel count, got []") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"classifier_hidden", {0}}}}}); });
+  REQUIRE(msg.find("\"model.classifier_hidden\" must list positive widths") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"encoders", {{"video", {{"mlp_hidden", {4, -1}}}}}}}}}); });
+  REQUIRE(msg.find("\"model.encoders.video.mlp_hidden\" must list positive widths") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"encoders", {{"audio", {{"cnn_channels", json::array()}}}}}}}}); });
+  REQUIRE(msg.find("\"model.encoders.audio.cnn_channels\" must list at least one positive channel count") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"feature_dim", 0}}}}}}); });
+  REQUIRE(msg.find("\"model.encoder.feature_dim\" = 0 is out of range; it must be in [1, 65536]") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"cnn_channels", {8, 100000}}}}}}}); });
+  REQUIRE(msg.find("\"model.encoder.cnn_channels[1]\" = 100000 is out of range") != std::string::npos);
+  msg = usage_error([&] { resolve(json{{"method", {{"aca_hidden", {64}}}}}); });
+  REQUIRE(msg.find("\"method.aca_hidden\" must list two positive widths") != std::string::npos);
+  // Empty lists that build a model: an MLP of one linear layer, a classifier that reads the
+  // features directly.
+  REQUIRE_NOTHROW(resolve(json{{"model", {{"classifier_hidden", json::array()}, {"encoder", {{"mlp_hidden", json::array()}}}}}}));
+
+  // On the command line: exit code 2 with the key, although the data root does not exist.
+  const fs::path out = fs::temp_directory_path() / ("mmboost_test_cli_widths_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  RunResult r = run_cli({"train", "--config", "demo_naive", "--data-root", "/nonexistent/data", "--out", out.string(),
+                         "--set", "model.encoder.cnn_channels=[0]"});
+  REQUIRE(r.code == 2);
+  REQUIRE(r.err.find("\"model.encoder.cnn_channels\" must list at least one positive channel count") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(out));
+}
+
 TEST_CASE("misspelt method, method options, optimizer, schedule, selection metric and encoder type are config errors before any data is read",
           "[cpu][cli]") {
   std::string msg = usage_error([&] { resolve(json{{"method", {{"name", "boots"}}}}); });
@@ -422,6 +515,36 @@ TEST_CASE("include merges base files under the including file and detects cycles
   std::string msg = usage_error([&] { load_config_file((d / "broken.json").string()); });
   REQUIRE(msg.find("not valid JSON") != std::string::npos);
   REQUIRE(msg.find("line 1") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("a config that is a directory, or holds a number too large, is a usage error naming the file",
+          "[cpu][cli]") {
+  fs::path d = temp_dir("cfgfile");
+  fs::create_directories(d / "adir");
+  write(d / "incdir.json", "{\"include\": \"" + (d / "adir").string() + "\"}");
+  std::string msg = usage_error([&] { load_config_file((d / "incdir.json").string()); });
+  REQUIRE(msg == "config: \"" + (d / "adir").string() + "\" is a directory, not a config file");
+  write(d / "huge.json", "{\"optim\": {\"lr\": 1e400}}");
+  msg = usage_error([&] { load_config_file((d / "huge.json").string()); });
+  REQUIRE(msg == "config: \"" + (d / "huge.json").string() + "\" is not valid JSON: the number 1e400 is too large (at \"optim.lr\")");
+  write(d / "huge_list.json", "{\"optim\": {\"milestones\": [1, [2], -1e999]}}");
+  msg = usage_error([&] { load_config_file((d / "huge_list.json").string()); });
+  REQUIRE(msg.find("the number -1e999 is too large (at \"optim.milestones[2]\")") != std::string::npos);
+  // A syntax error: the file, the line and column, and the reason, without the parser library's tag.
+  write(d / "broken.json", "{\"optim\":\n {\"lr\": }");
+  msg = usage_error([&] { load_config_file((d / "broken.json").string()); });
+  REQUIRE(msg.find("config: \"" + (d / "broken.json").string() + "\" is not valid JSON: line 2, column 9: syntax error") !=
+          std::string::npos);
+  REQUIRE(msg.find("json.exception") == std::string::npos);
+  for (const char* f : {"incdir.json", "huge.json"}) {
+    INFO(f);
+    RunResult r = run_cli({"train", "--config", (d / f).string(), "--out", (d / "run").string()});
+    REQUIRE(r.code == 2);
+    REQUIRE(r.err.find("json.exception") == std::string::npos);
+    REQUIRE(r.err.find("basic_filebuf") == std::string::npos);
+  }
+  REQUIRE_FALSE(fs::exists(d / "run"));
   fs::remove_all(d);
 }
 
@@ -648,6 +771,43 @@ TEST_CASE("aggregate over seeds: mean and sample std; compare prints them per ru
   REQUIRE(rr.err.find("has not finished") != std::string::npos);
   rr = run_cli({"compare", (d / "single").string(), "--format", "xml"});
   REQUIRE(rr.code == 2);
+  fs::remove_all(d);
+}
+
+TEST_CASE("compare names the report file and the field of the wrong type", "[cpu][cli]") {
+  fs::path d = temp_dir("badreport");
+  auto compare_error = [&](const fs::path& file, const std::string& text) {
+    fs::create_directories(file.parent_path());
+    write(file, text);
+    RunResult r = run_cli({"compare", file.parent_path().string()});
+    INFO(r.err);
+    REQUIRE(r.code == 1);
+    REQUIRE(r.err.find("json.exception") == std::string::npos);
+    return r.err;
+  };
+  const fs::path report = d / "run" / "report.json";
+  std::string err = compare_error(report, R"({"test": 5, "name": [1]})");
+  REQUIRE(err.find("\"" + report.string() + "\": field \"name\" must be a string, got array [1]") != std::string::npos);
+  err = compare_error(report, R"({"name": "x", "test": 5})");
+  REQUIRE(err.find("\"" + report.string() + "\": field \"test\" must be an object") != std::string::npos);
+  err = compare_error(report, R"({"test": {"fused": {"acc": "high"}}})");
+  REQUIRE(err.find("field \"test.fused.acc\" must be a number or null, got string \"high\"") != std::string::npos);
+  err = compare_error(report, R"({"test": {"fused": {"acc": 1e400}}})");
+  REQUIRE(err.find("\"" + report.string() + "\" is not valid JSON: the number 1e400 is too large (at \"test.fused.acc\")") !=
+          std::string::npos);
+  // A multi-seed directory: its aggregate.json, or each seed's report.json.
+  const fs::path agg = d / "multi" / "aggregate.json";
+  err = compare_error(agg, R"({"name": "x", "modalities": ["audio"], "runs": "seed0"})");
+  REQUIRE(err.find("\"" + agg.string() + "\": field \"runs\" must be a list of strings") != std::string::npos);
+  err = compare_error(agg, R"({"classifiers": {"video": 4}})");
+  REQUIRE(err.find("field \"classifiers.video\" must be an object {\"mean\"") != std::string::npos);
+  const fs::path seed = d / "seeds" / "seed0" / "report.json";
+  err = compare_error(seed, R"({"modalities": ["audio", 3]})");
+  REQUIRE(err.find("\"" + seed.string() + "\": field \"modalities[1]\" must be a string, got integer 3") != std::string::npos);
+  // A statistic without a mean is shown as "-", not read past its end.
+  write(agg, R"({"test": {"fused": {"acc": {"std": 0.1}}}})");
+  RunResult r = run_cli({"compare", agg.parent_path().string()});
+  REQUIRE(r.code == 0);
   fs::remove_all(d);
 }
 

@@ -20,6 +20,32 @@ const OptionSpec* find_option(const CommandSpec& spec, const std::string& name) 
   throw UsageError("mmboost " + spec.name + ": " + msg + "\nRun 'mmboost " + spec.name + " --help' for usage.");
 }
 
+// Decimal integer text -> *v; false when it is not one. *overflow: an integer beyond int64.
+bool to_int64(const std::string& text, int64_t* v, bool* overflow) {
+  *overflow = false;
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long x = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0') return false;
+  if (errno == ERANGE) {
+    *overflow = true;
+    return false;
+  }
+  *v = static_cast<int64_t>(x);
+  return errno == 0;
+}
+
+std::string range_text(int64_t lo, int64_t hi) {
+  std::ostringstream os;
+  if (hi == INT64_MAX) {
+    os << ">= " << lo;
+  } else {
+    os << lo << ".." << hi;
+  }
+  return os.str();
+}
+
 }  // namespace
 
 std::string ParsedArgs::get(const std::string& name, const std::string& fallback) const {
@@ -35,29 +61,25 @@ std::vector<std::string> ParsedArgs::all(const std::string& name) const {
 
 int64_t ParsedArgs::get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const {
   if (!has(name)) return fallback;
-  int64_t v = parse_int(get(name), name);
-  if (v < lo || v > hi) {
-    std::ostringstream os;
-    os << name << " " << v << " is out of range; expected ";
-    if (hi == INT64_MAX) {
-      os << ">= " << lo;
-    } else {
-      os << lo << ".." << hi;
-    }
-    throw UsageError(os.str());
+  const std::string text = get(name);
+  int64_t v = 0;
+  bool overflow = false;
+  if (!to_int64(text, &v, &overflow) && !overflow) return parse_int(text, name);  // throws its message
+  if (overflow || v < lo || v > hi) {
+    throw UsageError(name + " " + text + " is out of range; expected " + range_text(lo, hi));
   }
   return v;
 }
 
 int64_t parse_int(const std::string& text, const std::string& what) {
   if (text.empty()) throw UsageError(what + ": expected an integer, got an empty value");
-  errno = 0;
-  char* end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end == text.c_str() || *end != '\0') {
+  int64_t v = 0;
+  bool overflow = false;
+  if (!to_int64(text, &v, &overflow)) {
+    if (overflow) throw UsageError(what + ": " + text + " is out of range; expected " + range_text(INT64_MIN, INT64_MAX));
     throw UsageError(what + ": expected an integer, got \"" + text + "\"");
   }
-  return static_cast<int64_t>(v);
+  return v;
 }
 
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what) {

@@ -41,9 +41,15 @@ nlohmann::json schema_defaults();
 
 // Reads a JSON config file, following "include" (paths relative to the including file;
 // later includes and then the file itself override earlier ones); the result has no
-// "include" key. Throws UsageError naming the file and the line/column of a syntax error, or
-// an include cycle.
+// "include" key. Throws UsageError naming the file and the line/column of a syntax error (or
+// the key of a number too large), a directory or unreadable file, or an include cycle.
 nlohmann::json load_config_file(const std::string& path);
+
+// Parses JSON `text` (with // and /* */ comments when `comments`) into *out. On a syntax error
+// or a number beyond a double's range, returns false with *problem saying where and what, in
+// the project's words: "line 1, column 9: syntax error while parsing value - unexpected '}'; ..."
+// or "the number 1e400 is too large (at \"optim.lr\")".
+bool parse_json_text(const std::string& text, bool comments, nlohmann::json* out, std::string* problem);
 
 // Deep merge: objects are merged key by key, everything else in `over` replaces `base`.
 void merge_into(nlohmann::json& base, const nlohmann::json& over);
@@ -59,8 +65,11 @@ void apply_set(nlohmann::json& cfg, const std::string& assignment, const nlohman
 void validate_keys(const nlohmann::json& user, const nlohmann::json& defaults,
                    const std::string& path = "");
 
-// Range checks of the CLI's keys and of well-known section keys (epochs >= 1, lr > 0, ...),
-// each applied only where the key exists. Throws UsageError naming the key and the range.
+// Range checks of the CLI's keys and of well-known section keys (epochs in [1, 1000000],
+// lr > 0, ...), each applied only where the key exists; every other integer key of the schema
+// must be integral and fit the type it is read as (a 32-bit int; the seeds 64-bit), and the
+// model's layer lists (cnn_channels, mlp_hidden, classifier_hidden, aca_hidden, also in
+// model.encoders.<modality>) must hold positive widths. Throws UsageError naming the key.
 void check_ranges(const nlohmann::json& cfg);
 
 // validate_keys + check_ranges, then the sections' own merge/validation (data::merge_config,

@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/json_check.h"
+#include "tools/cli/config.h"
 #include "tools/cli/svg.h"
 
 namespace fs = std::filesystem;
@@ -36,6 +38,8 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  MM_CHECK(!fs::is_directory(path, ec), "\"" << path << "\" is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   MM_CHECK(in, "cannot open \"" << path << "\"");
   std::ostringstream ss;
@@ -44,12 +48,11 @@ std::string read_file(const std::string& path) {
 }
 
 json read_json(const std::string& path) {
-  std::string text = read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    MM_FAIL("\"" << path << "\" is not valid JSON: " << e.what());
-  }
+  const std::string text = read_file(path);
+  json j;
+  std::string problem;
+  if (!parse_json_text(text, /*comments=*/false, &j, &problem)) MM_FAIL("\"" << path << "\" is not valid JSON: " << problem);
+  return j;
 }
 
 std::vector<json> read_jsonl(const std::string& path, int* bad) {
@@ -337,14 +340,90 @@ json stat_of(const std::vector<double>& values) {
   return s;
 }
 
-double stat_mean(const json& s) { return s.is_object() && s["mean"].is_number() ? s["mean"].get<double>() : NAN; }
-double stat_std(const json& s) { return s.is_object() && s["std"].is_number() ? s["std"].get<double>() : NAN; }
-int stat_n(const json& s) { return s.is_object() ? s.value("n", 0) : 0; }
+double stat_number(const json& s, const char* key) {
+  if (!s.is_object()) return NAN;
+  const auto it = s.find(key);
+  return it != s.end() && it->is_number() ? it->get<double>() : NAN;
+}
+double stat_mean(const json& s) { return stat_number(s, "mean"); }
+double stat_std(const json& s) { return stat_number(s, "std"); }
+int stat_n(const json& s) {
+  const double n = stat_number(s, "n");
+  return std::isfinite(n) && n >= 0 && n <= 1e9 ? static_cast<int>(n) : 0;
+}
+
+// A value for messages: its kind and its text, shortened.
+std::string shown_value(const json& v) {
+  std::string d = v.dump();
+  if (d.size() > 60) d = d.substr(0, 57) + "...";
+  return json_kind(v) + " " + d;
+}
 
 }  // namespace
 
+void check_summary_fields(const json& r, const std::string& file, bool aggregate) {
+  auto fail = [&](const std::string& field, const std::string& expected, const json& v) {
+    MM_FAIL("\"" << file << "\": field \"" << field << "\" must be " << expected << ", got " << shown_value(v));
+  };
+  MM_CHECK(r.is_object(), "\"" << file << "\" must hold a JSON object, got " << shown_value(r)
+                                << "; pass run directories written by mmboost train");
+  for (const char* k : {"name", "method", "dataset"}) {
+    if (r.contains(k) && !r[k].is_string()) fail(k, "a string", r[k]);
+  }
+  auto string_list = [&](const std::string& k) {
+    if (!r.contains(k)) return;
+    const json& v = r[k];
+    if (!v.is_array()) fail(k, "a list of strings", v);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_string()) fail(k + "[" + std::to_string(i) + "]", "a string", v[i]);
+    }
+  };
+  string_list("modalities");
+  if (aggregate) string_list("runs");
+  auto number = [&](const json& v, const std::string& field) {
+    if (!v.is_number() && !v.is_null()) fail(field, "a number or null", v);
+  };
+  // In an aggregate every number is {"mean", "std", "n", "values"} over the seeds.
+  auto value = [&](const json& v, const std::string& field) {
+    if (!aggregate) return number(v, field);
+    if (!v.is_object()) fail(field, "an object {\"mean\", \"std\", \"n\", \"values\"}", v);
+    for (const char* k : {"mean", "std", "n"}) {
+      if (v.contains(k)) number(v[k], field + "." + k);
+    }
+  };
+  for (const char* k : {"epochs", "seconds_per_epoch"}) {
+    if (r.contains(k)) value(r[k], k);
+  }
+  if (r.contains("classifiers")) {
+    const json& c = r["classifiers"];
+    if (!c.is_object()) fail("classifiers", "an object (modality -> classifiers)", c);
+    for (auto it = c.begin(); it != c.end(); ++it) value(it.value(), "classifiers." + it.key());
+  }
+  for (const std::string split : {"val", "test"}) {
+    if (!r.contains(split) || r[split].is_null()) continue;
+    const json& sp = r[split];
+    if (!sp.is_object()) fail(split, "an object (prediction -> metrics) or null", sp);
+    for (auto it = sp.begin(); it != sp.end(); ++it) {
+      const std::string field = split + "." + it.key();
+      if (!aggregate && it.key() == "loss") {
+        number(it.value(), field);
+        continue;
+      }
+      if (it.value().is_null()) continue;
+      if (!it.value().is_object()) fail(field, "an object of metrics (acc, macro_f1, map) or null", it.value());
+      for (const char* k : {"acc", "accuracy", "macro_f1", "map"}) {
+        if (it.value().contains(k)) value(it.value()[k], field + "." + k);
+      }
+    }
+  }
+}
+
 json aggregate_reports(const std::vector<json>& reports, const std::vector<std::string>& run_names) {
   MM_CHECK(!reports.empty(), "aggregate_reports: no reports");
+  for (size_t i = 0; i < reports.size(); ++i) {
+    check_summary_fields(reports[i], i < run_names.size() ? (fs::path(run_names[i]) / "report.json").string() : "report.json",
+                         /*aggregate=*/false);
+  }
   json a;
   const json& first = reports.front();
   a["name"] = first.value("name", "");
@@ -559,17 +638,20 @@ std::vector<std::string> write_plots(const std::string& run_dir, const std::vect
 json load_summary(const std::string& dir) {
   const fs::path p(dir);
   MM_CHECK(fs::is_directory(p), "\"" << dir << "\" is not a directory; pass run directories written by mmboost train");
-  if (fs::exists(p / "report.json")) {
-    json r = read_json((p / "report.json").string());
-    return aggregate_reports({r}, {dir});
-  }
-  if (fs::exists(p / "aggregate.json")) return read_json((p / "aggregate.json").string());
+  // Each file's fields are checked where it is read, so that an error names that file.
+  auto read_checked = [](const fs::path& file, bool aggregate) {
+    json j = read_json(file.string());
+    check_summary_fields(j, file.string(), aggregate);
+    return j;
+  };
+  if (fs::exists(p / "report.json")) return aggregate_reports({read_checked(p / "report.json", false)}, {dir});
+  if (fs::exists(p / "aggregate.json")) return read_checked(p / "aggregate.json", true);
   std::vector<std::string> seeds = seed_dirs(dir);
   std::vector<json> reports;
   std::vector<std::string> names;
   for (const auto& s : seeds) {
     if (fs::exists(fs::path(s) / "report.json")) {
-      reports.push_back(read_json((fs::path(s) / "report.json").string()));
+      reports.push_back(read_checked(fs::path(s) / "report.json", false));
       names.push_back(s);
     }
   }

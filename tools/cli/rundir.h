@@ -76,6 +76,11 @@ std::vector<std::string> write_plots(const std::string& run_dir, const std::vect
 // the aggregate format. Throws mm::Error saying what is missing (e.g. "no report.json: the run
 // has not finished; run mmboost eval --run DIR").
 nlohmann::json load_summary(const std::string& dir);
+// Checks the fields that compare and aggregation read in a report.json (`aggregate` false) or
+// an aggregate.json (true): names and modalities are strings, metrics and classifier counts
+// numbers or null (in an aggregate {"mean", "std", "n", "values"} objects), splits objects.
+// Throws mm::Error naming `file` and the first field of another type.
+void check_summary_fields(const nlohmann::json& summary, const std::string& file, bool aggregate);
 // One row per run: run, method, dataset, seeds, fused acc/macro-F1/mAP, each modality's
 // acc/macro-F1/mAP, classifiers per modality. format: "text" | "md" | "csv" | "json".
 std::string compare_table(const std::vector<nlohmann::json>& summaries, const std::vector<std::string>& labels,
