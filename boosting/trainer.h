@@ -169,7 +169,6 @@ class Trainer {
   std::string best_checkpoint_path() const;
 
   int next_epoch() const { return next_epoch_; }  // the epoch fit() would run next
-  int best_epoch() const { return best_epoch_; }  // -1 before the first epoch
   Method& method();
   optim::Optimizer& optimizer();
   const DataSpec& spec() const { return spec_; }

@@ -147,18 +147,17 @@ std::string DiskCache::write(const std::string& key, const std::vector<CacheBlob
   return "";
 }
 
-std::string DiskCache::default_dir() {
-  if (const char* d = std::getenv("MMBOOST_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return join_path(x, "mmboost/data");
-  if (const char* h = std::getenv("HOME"); h && *h) return join_path(h, ".cache/mmboost/data");
-  return "/tmp/mmboost-cache/data";
-}
-
-std::string DiskCache::default_dir_origin() {
-  if (const char* d = std::getenv("MMBOOST_CACHE_DIR"); d && *d) return "the environment variable MMBOOST_CACHE_DIR";
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return "the default: $XDG_CACHE_HOME/mmboost/data";
-  if (const char* h = std::getenv("HOME"); h && *h) return "the default: ~/.cache/mmboost/data";
-  return "the default: /tmp/mmboost-cache/data";
+DiskCache DiskCache::at_default_dir() {
+  if (const char* d = std::getenv("MMBOOST_CACHE_DIR"); d && *d) {
+    return DiskCache(d, "the environment variable MMBOOST_CACHE_DIR");
+  }
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+    return DiskCache(join_path(x, "mmboost/data"), "the default: $XDG_CACHE_HOME/mmboost/data");
+  }
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    return DiskCache(join_path(h, ".cache/mmboost/data"), "the default: ~/.cache/mmboost/data");
+  }
+  return DiskCache("/tmp/mmboost-cache/data", "the default: /tmp/mmboost-cache/data");
 }
 
 }  // namespace mm::data

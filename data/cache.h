@@ -46,8 +46,9 @@ class DiskCache {
   // cache's problem, not the sample's: the caller decides, it is not thrown.
   std::string write(const std::string& key, const std::vector<CacheBlob>& blobs) const;
 
-  static std::string default_dir();  // $MMBOOST_CACHE_DIR, $XDG_CACHE_HOME/mmboost/data, ~/.cache/mmboost/data
-  static std::string default_dir_origin();  // which of those default_dir() used, for messages
+  // The cache at the default folder: $MMBOOST_CACHE_DIR, else $XDG_CACHE_HOME/mmboost/data, else
+  // ~/.cache/mmboost/data, else /tmp/mmboost-cache/data; its origin names which one.
+  static DiskCache at_default_dir();
 
  private:
   std::string path_of(const std::string& key) const;

@@ -603,8 +603,7 @@ std::unique_ptr<Stream> make_stream(const json& cfg_in, const std::string& split
   std::unique_ptr<DiskCache> cache;
   if (cfg["cache"].get<bool>()) {
     std::string dir = cfg["cache_dir"].get<std::string>();
-    cache = dir.empty() ? std::make_unique<DiskCache>(DiskCache::default_dir(), DiskCache::default_dir_origin())
-                        : std::make_unique<DiskCache>(dir, "data.cache_dir");
+    cache = std::make_unique<DiskCache>(dir.empty() ? DiskCache::at_default_dir() : DiskCache(dir, "data.cache_dir"));
     cache->prepare();
   }
   const bool is_train = split == "train";

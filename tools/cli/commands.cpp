@@ -647,7 +647,7 @@ int with_resume_hint(const std::string& dir, F&& train) {
 json apply_resume_changes(json cfg, const ParsedArgs& a) {
   const json seed = get_path(cfg, "train.seed");
   apply_common_flags(cfg, a);
-  if (a.has("--epochs")) cfg["train"]["epochs"] = a.get_int("--epochs", 1, 1, 1000000);
+  if (a.has("--epochs")) cfg["train"]["epochs"] = a.get_int("--epochs", 1, 1, kMaxEpochs);
   for (const auto& s : a.all("--set")) apply_set(cfg, s, schema_defaults());
   if (get_path(cfg, "train.seed") != seed) {
     throw UsageError("train: --set train.seed cannot be combined with --resume (the run keeps its seed, " +
@@ -777,7 +777,7 @@ int cmd_train(const ParsedArgs& a, Console& con) {
     user["name"] = fs::path(path).stem().string();
   }
   apply_common_flags(user, a);
-  if (a.has("--epochs")) set_path(user, "train.epochs", a.get_int("--epochs", 1, 1, 1000000));
+  if (a.has("--epochs")) set_path(user, "train.epochs", a.get_int("--epochs", 1, 1, kMaxEpochs));
   if (a.has("--seed")) set_path(user, "train.seed", a.get_int("--seed", 0, 0));
   const json defaults = schema_defaults();
   for (const auto& s : a.all("--set")) apply_set(user, s, defaults);

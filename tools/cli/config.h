@@ -71,6 +71,7 @@ void validate_keys(const nlohmann::json& user, const nlohmann::json& defaults,
 // model's layer lists (cnn_channels, mlp_hidden, classifier_hidden, aca_hidden, also in
 // model.encoders.<modality>) must hold positive widths. Throws UsageError naming the key.
 void check_ranges(const nlohmann::json& cfg);
+constexpr int kMaxEpochs = 1000000;  // the bound of train.epochs (and of the other epoch counts)
 
 // validate_keys + check_ranges, then the sections' own merge/validation (data::merge_config,
 // data::validate_config, boost::resolve_config); their errors are rethrown as UsageError.
