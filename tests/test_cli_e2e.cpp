@@ -1,6 +1,6 @@
 // The command-line program end to end on a tiny generated dataset (two vector modalities in a
 // manifest, small MLP encoders): train -> report.json -> eval -> compare; a run stopped by
-// Ctrl-C and resumed ends with exactly the numbers of an uninterrupted run; --seeds writes
+// Ctrl-C (or SIGTERM) and resumed ends with exactly the numbers of an uninterrupted run; --seeds writes
 // one run per seed and an aggregate; a run that failed before its first checkpoint is started
 // again by the same command, one with work in it is not; a run that fails on bad data after a
 // checkpoint names the way to resume it, and resumes to the numbers of an unbroken run; with
@@ -90,7 +90,34 @@ std::vector<json> records_of(const fs::path& run) {
   return out;
 }
 
-extern "C" void ignore_sigint(int) {}
+extern "C" void ignore_signal(int) {}
+
+// Runs `mmboost train ARGS` into RUN_DIR and raises SIG in this process as soon as the first
+// epoch's record is in RUN_DIR/metrics.jsonl. While it runs, SIG is ignored outside the
+// command's own handler, so a signal raised after training ended cannot kill the test.
+RunResult train_interrupted_by(int sig, const fs::path& run_dir, std::vector<std::string> args) {
+  void (*prev)(int) = std::signal(sig, ignore_signal);
+  std::atomic<bool> done{false};
+  std::thread interrupter([&] {
+    while (!done.load()) {
+      std::ifstream in(run_dir / "metrics.jsonl");
+      std::string line;
+      if (in && std::getline(in, line) && !line.empty()) {
+        std::raise(sig);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  args.insert(args.begin(), "train");
+  args.push_back("--out");
+  args.push_back(run_dir.string());
+  RunResult r = run_cli(args);
+  done.store(true);
+  interrupter.join();
+  std::signal(sig, prev == SIG_ERR ? SIG_DFL : prev);
+  return r;
+}
 
 }  // namespace
 
@@ -165,33 +192,14 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
 
   // ---- Ctrl-C, then --resume: the same final numbers as the uninterrupted run ----------
   const fs::path runB = root / "runB";
-  std::signal(SIGINT, ignore_sigint);  // a late signal (after training ended) must not kill the test
-  std::atomic<bool> done{false};
-  std::thread interrupter([&] {
-    // Interrupt as soon as the first epoch has been recorded.
-    while (!done.load()) {
-      std::ifstream in(runB / "metrics.jsonl");
-      std::string line;
-      if (in && std::getline(in, line) && !line.empty()) {
-        std::raise(SIGINT);
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  });
-  r = run_cli({"train", "--config", cfg, "--out", runB.string()});
-  done.store(true);
-  interrupter.join();
+  r = train_interrupted_by(SIGINT, runB, {"--config", cfg});
   INFO(r.out << r.err);
-  const bool interrupted = r.code == 130;
-  if (interrupted) {
-    REQUIRE(r.err.find("mmboost train --resume " + runB.string()) != std::string::npos);
-    REQUIRE_FALSE(fs::exists(runB / "report.json"));
-    REQUIRE(records_of(runB).size() < 5);
-  } else {
-    REQUIRE(r.code == 0);  // the signal came too late to stop it; resume must still agree
-    WARN("the run finished before Ctrl-C reached it");
-  }
+  // The signal comes once the first of five epochs is recorded: four epochs' time to arrive.
+  REQUIRE(r.code == 130);
+  REQUIRE(r.err.find("stopped by Ctrl-C") != std::string::npos);
+  REQUIRE(r.err.find("mmboost train --resume " + runB.string()) != std::string::npos);
+  REQUIRE_FALSE(fs::exists(runB / "report.json"));
+  REQUIRE(records_of(runB).size() < 5);
   r = run_cli({"train", "--resume", runB.string()});
   REQUIRE(r.code == 0);
   const std::vector<json> a = records_of(runA), b = records_of(runB);
@@ -203,7 +211,6 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   json reportB = read_json((runB / "report.json").string());
   REQUIRE(reportB["test"].dump() == report["test"].dump());
   REQUIRE(reportB["classifiers"] == report["classifiers"]);
-  std::signal(SIGINT, SIG_DFL);
 
   // ---- several seeds -------------------------------------------------------------------
   const fs::path multi = root / "multi";
@@ -220,6 +227,38 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   REQUIRE(r.code == 0);
   REQUIRE(r.out.find(" +- ") != std::string::npos);
   REQUIRE(run_cli({"plot", multi.string()}).code == 0);
+  fs::remove_all(root);
+}
+
+TEST_CASE("SIGTERM stops a run after the current batch with exit code 143; it resumes to the numbers of an unbroken run",
+          "[cpu][cli][e2e]") {
+  const fs::path root = fresh_root("sigterm");
+  const std::string cfg = (root / "data" / "tiny.json").string();
+  const fs::path unbroken = root / "unbroken", stopped = root / "stopped";
+  // Eight epochs: the signal, raised once the first epoch is recorded, has seven epochs' time
+  // to arrive, so the stop is certain to happen inside training.
+  RunResult r = run_cli({"train", "--config", cfg, "--epochs", "8", "--out", unbroken.string()});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+
+  r = train_interrupted_by(SIGTERM, stopped, {"--config", cfg, "--epochs", "8"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 143);
+  REQUIRE(r.err.find("stopped by SIGTERM") != std::string::npos);
+  REQUIRE(r.err.find("mmboost train --resume " + stopped.string()) != std::string::npos);
+  REQUIRE_FALSE(fs::exists(stopped / "report.json"));
+  REQUIRE(records_of(stopped).size() < 8);
+
+  r = run_cli({"train", "--resume", stopped.string()});
+  REQUIRE(r.code == 0);
+  const std::vector<json> a = records_of(unbroken), b = records_of(stopped);
+  REQUIRE(b.size() == a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("epoch " << i);
+    REQUIRE(b[i].dump() == a[i].dump());
+  }
+  REQUIRE(read_json((stopped / "report.json").string())["test"].dump() ==
+          read_json((unbroken / "report.json").string())["test"].dump());
   fs::remove_all(root);
 }
 

@@ -42,37 +42,51 @@ namespace mm::cli {
 
 namespace {
 
-// ---- Ctrl-C -----------------------------------------------------------------------------
-// The first SIGINT asks the trainer to stop (it returns after the current batch; the last
-// checkpoint stays at the last completed epoch); the handler then restores the default
-// action, so a second Ctrl-C ends the process at once.
+// ---- Ctrl-C and SIGTERM -------------------------------------------------------------------
+// The first SIGINT (Ctrl-C) or SIGTERM (what kill and batch schedulers such as SLURM send
+// before they kill a job) asks the trainer to stop: it returns after the current batch, and
+// the last checkpoint stays at the last completed epoch. The handler then restores the
+// default action of that signal, so a second one ends the process at once.
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
 
-extern "C" void on_sigint(int) {
+extern "C" void on_stop_signal(int sig) {
+  int none = 0;
+  g_stop_signal.compare_exchange_strong(none, sig);
   g_stop.store(true);
-  const char msg[] = "\nmmboost: stopping after this batch (Ctrl-C again to abort now)\n";
-  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  const char int_msg[] = "\nmmboost: stopping after this batch (Ctrl-C again to abort now)\n";
+  const char term_msg[] = "\nmmboost: SIGTERM received; stopping after this batch\n";
+  ssize_t ignored = sig == SIGTERM ? write(STDERR_FILENO, term_msg, sizeof term_msg - 1)
+                                   : write(STDERR_FILENO, int_msg, sizeof int_msg - 1);
   (void)ignored;
-  std::signal(SIGINT, SIG_DFL);
+  std::signal(sig, SIG_DFL);
 }
 
-class SigintScope {
+class StopSignalScope {
  public:
-  SigintScope() {
+  StopSignalScope() {
     g_stop.store(false);
-    prev_ = std::signal(SIGINT, on_sigint);
+    g_stop_signal.store(0);
+    prev_int_ = std::signal(SIGINT, on_stop_signal);
+    prev_term_ = std::signal(SIGTERM, on_stop_signal);
   }
-  ~SigintScope() { std::signal(SIGINT, prev_ == SIG_ERR ? SIG_DFL : prev_); }
+  ~StopSignalScope() {
+    std::signal(SIGINT, prev_int_ == SIG_ERR ? SIG_DFL : prev_int_);
+    std::signal(SIGTERM, prev_term_ == SIG_ERR ? SIG_DFL : prev_term_);
+  }
 
  private:
-  void (*prev_)(int) = SIG_DFL;
+  void (*prev_int_)(int) = SIG_DFL;
+  void (*prev_term_)(int) = SIG_DFL;
 };
 
 const char* const kOutOfMemory = "out of memory; lower train.batch_size or the input sizes";
 
-// A run stopped by Ctrl-C: exit code 130 (128 + SIGINT), as shells report it.
+// A run stopped by a signal: exit code 128 + the signal's number, as shells report it (130
+// for Ctrl-C, 143 for SIGTERM).
 struct Interrupted {
   std::string run_dir;
+  int signal = SIGINT;
 };
 
 // A run that failed (bad data met in a later epoch, out of memory, a full disk) after writing a
@@ -108,7 +122,8 @@ CommandSpec train_spec() {
       "  mmboost train --config tools/configs/demo_aug.json --data-root data/demo --out runs/demo_aug\n"
       "  mmboost train --config cremad_aug.json --data-root /data/CREMA-D --seeds 0,1,2 --device cuda\n"
       "  mmboost train --resume runs/demo_aug          # after Ctrl-C: same final numbers\n"
-      "Ctrl-C stops after the current batch; the run keeps its last checkpoint (exit code 130).\n";
+      "Ctrl-C (or SIGTERM, as sent by kill and batch schedulers) stops after the current batch; the run\n"
+      "keeps its last checkpoint (exit code 130, or 143 for SIGTERM).\n";
   return s;
 }
 
@@ -203,7 +218,7 @@ std::string top_help() {
     std::string first = s.summary.substr(0, s.summary.find('\n'));
     o << "  " << s.name << std::string(12 - s.name.size(), ' ') << first << "\n";
   }
-  o << "\nexit codes: 0 ok, 1 runtime error, 2 usage or config error, 130 stopped by Ctrl-C\n";
+  o << "\nexit codes: 0 ok, 1 runtime error, 2 usage or config error, 130 stopped by Ctrl-C, 143 by SIGTERM\n";
   return o.str();
 }
 
@@ -527,7 +542,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   });
   mm::boost::FitResult fit;
   {
-    SigintScope sigint;
+    StopSignalScope stop_signals;
     trainer.set_stop_flag(&g_stop);
     fit = trainer.fit(*train, val.get());
     trainer.set_stop_flag(nullptr);
@@ -543,7 +558,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
     records = read_jsonl(metrics_path);
   }
   const std::vector<std::string> plots = write_plots(run_dir, records, modalities);
-  if (fit.stopped) throw Interrupted{run_dir};
+  if (fit.stopped) throw Interrupted{run_dir, g_stop_signal.load() == SIGTERM ? SIGTERM : SIGINT};
 
   // Final metrics with the checkpoint chosen on validation.
   const std::string best = trainer.best_checkpoint_path();
@@ -707,8 +722,8 @@ int run_seeds(const json& cfg, const std::vector<int64_t>& seeds, const std::str
     con.out << "==== seed " << s << " (" << si + 1 << "/" << seeds.size() << ") ====\n";
     try {
       reports.push_back(train_one(c, dir, cont, a, con));
-    } catch (const Interrupted&) {
-      throw Interrupted{parent};  // resume the whole set: finished seeds are kept
+    } catch (const Interrupted& i) {
+      throw Interrupted{parent, i.signal};  // resume the whole set: finished seeds are kept
     }
     names.push_back(dir);
   }
@@ -1083,9 +1098,10 @@ int run(const std::vector<std::string>& args, Console& con) {
     con.err << "error: " << e.what() << "\n";
     return 2;
   } catch (const Interrupted& i) {
-    con.err << "stopped by Ctrl-C. The last checkpoint holds the last completed epoch; continue with:\n"
+    con.err << "stopped by " << (i.signal == SIGTERM ? "SIGTERM" : "Ctrl-C")
+            << ". The last checkpoint holds the last completed epoch; continue with:\n"
             << "  mmboost train --resume " << i.run_dir << "\n";
-    return 130;
+    return 128 + i.signal;
   } catch (const ResumableError& e) {
     con.err << "error: " << e.what() << "\n"
             << "The run's checkpoints are kept; once the cause is fixed, continue with:\n"

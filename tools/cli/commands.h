@@ -2,7 +2,7 @@
 //
 // run() is the whole program: it parses the command line, runs one command and maps every
 // failure to an exit code (0 ok, 1 runtime error, 2 usage or config error, 130 stopped by
-// Ctrl-C) with a message on `err`; nothing escapes as an exception. Tests call it directly.
+// Ctrl-C, 143 by SIGTERM) with a message on `err`; nothing escapes as an exception. Tests call it directly.
 #pragma once
 
 #include <ostream>
