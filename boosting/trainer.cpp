@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "boosting/boost_method.h"
@@ -511,10 +512,21 @@ void Trainer::load_best_weights(data::BatchStream& stream) {
 void Trainer::load_weights(const std::string& path, data::BatchStream& stream) { restore(path, stream, false); }
 
 void Trainer::restore(const std::string& path, data::BatchStream& stream, bool full, int expect_best) {
-  io::SafetensorsFile f = io::load_safetensors(path);
+  // A file that cannot be opened (missing, permission denied) is not damaged: the error is the
+  // reader's own. One that opens but does not read as a whole checkpoint is CheckpointDamaged.
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) io::load_safetensors(path);  // throws the reader's message naming the file and errno
+  }
+  io::SafetensorsFile f;
+  try {
+    f = io::load_safetensors(path);
+  } catch (const Error& e) {
+    throw CheckpointDamaged(e.what(), path);
+  }
   const json& meta = f.metadata;
-  MM_CHECK(meta.is_object() && meta.value("format", "") == "mmboost-checkpoint",
-           "'" << path << "' is not an mmboost training checkpoint (no mmboost metadata)");
+  if (!meta.is_object() || meta.value("format", "") != "mmboost-checkpoint")
+    throw CheckpointDamaged("'" + path + "' is not an mmboost training checkpoint (no mmboost metadata)", path);
   try {
     restore_from(f, stream, full, expect_best);
   } catch (const std::exception& e) {
@@ -522,8 +534,9 @@ void Trainer::restore(const std::string& path, data::BatchStream& stream, bool f
     // of the wrong type, a state a component refuses) means the metadata is damaged.
     const std::string what = e.what();
     if (what.find("'" + path + "'") != std::string::npos) throw;
-    MM_FAIL("'" << path << "' cannot be restored, its metadata is not what mmboost writes (" << what
-                << "): the file was changed or damaged after it was written, or another program wrote it");
+    throw CheckpointDamaged("'" + path + "' cannot be restored, its metadata is not what mmboost writes (" + what +
+                                "): the file was changed or damaged after it was written, or another program wrote it",
+                            path);
   }
 }
 

@@ -26,6 +26,7 @@
 #include "boosting/method.h"
 #include "boosting/metrics.h"
 #include "data/batch.h"
+#include "engine/error.h"
 #include "engine/optim/optimizer.h"
 #include "engine/upload.h"
 
@@ -104,6 +105,15 @@ struct EvalResult {
   // {"fused": metrics, "<modality>": metrics or null, ..., "loss": x}; metrics as
   // ClassificationMetrics::to_json(details).
   nlohmann::json to_json(bool details = false) const;
+};
+
+// A checkpoint file that exists and can be opened but is not a whole mmboost checkpoint
+// (truncated, overwritten, its metadata changed): restoring it can never succeed, whatever the
+// settings. `path` names the file.
+class CheckpointDamaged : public Error {
+ public:
+  CheckpointDamaged(const std::string& what, std::string path) : Error(what), path(std::move(path)) {}
+  std::string path;
 };
 
 struct FitResult {

@@ -534,6 +534,23 @@ TEST_CASE("a refused resume leaves the run as it was; the epochs and seed a run 
   REQUIRE(r.code == 1);
   REQUIRE(r.err.find("last.safetensors' cannot be restored, its metadata is not what mmboost writes") !=
           std::string::npos);
+  // A damaged file cannot be fixed by resuming again: the hint says what can be done instead.
+  REQUIRE(r.err.find("resuming from it cannot work") != std::string::npos);
+  REQUIRE(r.err.find("once the cause is fixed") == std::string::npos);
+  REQUIRE(r.err.find("mmboost eval --run " + run.string() + " --checkpoint best") != std::string::npos);
+  REQUIRE(file_text(run / "config.json") == resumed_config);
+  // A truncated file likewise; the other checkpoint is still scored as the hint says.
+  fs::resize_file(ckpt / "last.safetensors", bytes.size() / 2);
+  r = run_cli({"train", "--resume", run.string()});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("(is the file truncated?)") != std::string::npos);
+  REQUIRE(r.err.find("resuming from it cannot work") != std::string::npos);
+  REQUIRE(r.err.find("once the cause is fixed") == std::string::npos);
+  REQUIRE(run_cli({"eval", "--run", run.string(), "--checkpoint", "best"}).code == 0);
+  r = run_cli({"eval", "--run", run.string(), "--checkpoint", "last"});
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.find("--checkpoint best") != std::string::npos);
 
   // The resume point gone while epochs are recorded: refused, not started again from epoch 1.
   fs::remove(ckpt / "last.safetensors");

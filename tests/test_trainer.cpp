@@ -8,6 +8,7 @@
 #include "trainer_testing.h"
 
 #include "boosting/boost_method.h"
+#include "engine/io/safetensors.h"
 
 using namespace mm;
 using namespace mm::boost;
@@ -208,6 +209,40 @@ TEST_CASE("best checkpoint is chosen on validation and reloads for the test spli
   EvalResult r = ev.evaluate(s.val);
   CHECK(r.fused.acc == val_acc[best]);  // the best epoch's model, reproduced from the file
   CHECK(ev.evaluate(s.test).fused.count == 256);
+  std::filesystem::remove_all(d);
+}
+
+TEST_CASE("a truncated or foreign checkpoint is CheckpointDamaged naming the file; a missing one is not", "[cpu]") {
+  const std::string d = temp_dir("trainer_damaged");
+  json cfg = small_config("boost", 1);
+  cfg["train"]["checkpoint_dir"] = d;
+  Splits s;
+  Trainer tr(cfg);
+  tr.fit(s.train, &s.val);
+  const std::string last = tr.last_checkpoint_path();
+  const auto size = std::filesystem::file_size(last);
+  auto damaged_path = [&](const std::string& path) -> std::string {
+    Trainer fresh(cfg);
+    try {
+      fresh.load_weights(path, s.train);
+    } catch (const CheckpointDamaged& e) {
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
+      return e.path;
+    } catch (const mm::Error& e) {
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
+      return "";
+    }
+    FAIL("no error from " << path);
+    return "";
+  };
+  const std::string truncated = d + "/truncated.safetensors";
+  std::filesystem::copy_file(last, truncated);
+  std::filesystem::resize_file(truncated, size - 100);
+  CHECK(damaged_path(truncated) == truncated);
+  const std::string foreign = d + "/foreign.safetensors";
+  io::save_safetensors(foreign, {{"w", Tensor::zeros({2})}});
+  CHECK(damaged_path(foreign) == foreign);
+  CHECK(damaged_path(d + "/missing.safetensors").empty());  // missing: the reader's error, not damage
   std::filesystem::remove_all(d);
 }
 

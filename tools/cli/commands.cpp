@@ -639,6 +639,23 @@ void refuse_existing(const std::string& dir, Console& con) {
           << "starting it afresh\n";
 }
 
+// What can be done about a damaged checkpoint of a run directory (RUN_DIR/checkpoints/*): a
+// --resume would fail on it again, so the hint is to put a copy back, start afresh, or score
+// the run's other checkpoint. Nothing for a file outside a run directory.
+void explain_damaged_checkpoint(const std::string& path, std::ostream& err) {
+  const fs::path file(path);
+  const fs::path run = file.parent_path().parent_path();
+  if (file.parent_path().filename() != "checkpoints" || !fs::exists(run / "config.json")) return;
+  const std::string other = file.filename() == "last.safetensors" ? "best" : "last";
+  err << "The file cannot be read back as it was written (a disk fault, or it was changed since), so\n"
+      << "resuming from it cannot work. Put back a copy of it if there is one; otherwise start the run\n"
+      << "afresh under another --out.";
+  if (fs::exists(run / "checkpoints" / (other + ".safetensors")))
+    err << " The run's other checkpoint can still be scored:\n  mmboost eval --run " << run.string()
+        << " --checkpoint " << other;
+  err << "\n";
+}
+
 // Runs `train` (one run or a multi-seed set in `dir`); an error after the run wrote a checkpoint
 // becomes a ResumableError naming `dir`.
 template <class F>
@@ -647,6 +664,8 @@ int with_resume_hint(const std::string& dir, F&& train) {
     return train();
   } catch (const UsageError&) {
     throw;
+  } catch (const mm::boost::CheckpointDamaged&) {
+    throw;  // resuming cannot help; run() says what can
   } catch (const std::bad_alloc&) {
     if (run_has_work(dir)) throw ResumableError(kOutOfMemory, dir);
     throw;
@@ -1106,6 +1125,10 @@ int run(const std::vector<std::string>& args, Console& con) {
     con.err << "error: " << e.what() << "\n"
             << "The run's checkpoints are kept; once the cause is fixed, continue with:\n"
             << "  mmboost train --resume " << e.run_dir << "\n";
+    return 1;
+  } catch (const mm::boost::CheckpointDamaged& e) {
+    con.err << "error: " << e.what() << "\n";
+    explain_damaged_checkpoint(e.path, con.err);
     return 1;
   } catch (const mm::Error& e) {
     con.err << "error: " << e.what() << "\n";
