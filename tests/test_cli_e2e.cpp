@@ -90,6 +90,27 @@ std::vector<json> records_of(const fs::path& run) {
   return out;
 }
 
+// Two runs recorded the same epochs with the same numbers (clocks aside).
+void require_same_records(const fs::path& expected, const fs::path& actual) {
+  const std::vector<json> a = records_of(expected), b = records_of(actual);
+  REQUIRE(b.size() == a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("epoch " << i);
+    REQUIRE(b[i].dump() == a[i].dump());
+  }
+}
+
+// A run stopped by a signal (BY: "Ctrl-C" or "SIGTERM") before its last of EPOCHS epochs:
+// exit code CODE, the --resume line, no report yet.
+void require_stopped(const RunResult& r, int code, const char* by, const fs::path& run, size_t epochs) {
+  INFO(r.out << r.err);
+  REQUIRE(r.code == code);
+  REQUIRE(r.err.find(std::string("stopped by ") + by) != std::string::npos);
+  REQUIRE(r.err.find("mmboost train --resume " + run.string()) != std::string::npos);
+  REQUIRE_FALSE(fs::exists(run / "report.json"));
+  REQUIRE(records_of(run).size() < epochs);
+}
+
 extern "C" void ignore_signal(int) {}
 
 // Runs `mmboost train ARGS` into RUN_DIR and raises SIG in this process as soon as the first
@@ -192,22 +213,11 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
 
   // ---- Ctrl-C, then --resume: the same final numbers as the uninterrupted run ----------
   const fs::path runB = root / "runB";
-  r = train_interrupted_by(SIGINT, runB, {"--config", cfg});
-  INFO(r.out << r.err);
   // The signal comes once the first of five epochs is recorded: four epochs' time to arrive.
-  REQUIRE(r.code == 130);
-  REQUIRE(r.err.find("stopped by Ctrl-C") != std::string::npos);
-  REQUIRE(r.err.find("mmboost train --resume " + runB.string()) != std::string::npos);
-  REQUIRE_FALSE(fs::exists(runB / "report.json"));
-  REQUIRE(records_of(runB).size() < 5);
+  require_stopped(train_interrupted_by(SIGINT, runB, {"--config", cfg}), 130, "Ctrl-C", runB, 5);
   r = run_cli({"train", "--resume", runB.string()});
   REQUIRE(r.code == 0);
-  const std::vector<json> a = records_of(runA), b = records_of(runB);
-  REQUIRE(b.size() == a.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    INFO("epoch " << i);
-    REQUIRE(b[i].dump() == a[i].dump());
-  }
+  require_same_records(runA, runB);
   json reportB = read_json((runB / "report.json").string());
   REQUIRE(reportB["test"].dump() == report["test"].dump());
   REQUIRE(reportB["classifiers"] == report["classifiers"]);
@@ -241,22 +251,11 @@ TEST_CASE("SIGTERM stops a run after the current batch with exit code 143; it re
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
 
-  r = train_interrupted_by(SIGTERM, stopped, {"--config", cfg, "--epochs", "8"});
-  INFO(r.out << r.err);
-  REQUIRE(r.code == 143);
-  REQUIRE(r.err.find("stopped by SIGTERM") != std::string::npos);
-  REQUIRE(r.err.find("mmboost train --resume " + stopped.string()) != std::string::npos);
-  REQUIRE_FALSE(fs::exists(stopped / "report.json"));
-  REQUIRE(records_of(stopped).size() < 8);
-
+  require_stopped(train_interrupted_by(SIGTERM, stopped, {"--config", cfg, "--epochs", "8"}), 143, "SIGTERM", stopped,
+                  8);
   r = run_cli({"train", "--resume", stopped.string()});
   REQUIRE(r.code == 0);
-  const std::vector<json> a = records_of(unbroken), b = records_of(stopped);
-  REQUIRE(b.size() == a.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    INFO("epoch " << i);
-    REQUIRE(b[i].dump() == a[i].dump());
-  }
+  require_same_records(unbroken, stopped);
   REQUIRE(read_json((stopped / "report.json").string())["test"].dump() ==
           read_json((unbroken / "report.json").string())["test"].dump());
   fs::remove_all(root);
@@ -372,12 +371,8 @@ TEST_CASE("a run that fails on bad data after a checkpoint says how to resume, a
   fs::copy_file(saved, file, fs::copy_options::overwrite_existing);
   r = run_cli({"train", "--resume", broken.string(), "--epochs", "3"});
   REQUIRE(r.code == 0);
-  const std::vector<json> a = records_of(whole), b = records_of(broken);
-  REQUIRE(b.size() == 3);
-  for (size_t i = 0; i < a.size(); ++i) {
-    INFO("epoch " << i);
-    REQUIRE(b[i].dump() == a[i].dump());
-  }
+  REQUIRE(records_of(broken).size() == 3);
+  require_same_records(whole, broken);
 
   // A fresh run that fails before any checkpoint gets the plain error, without the hint.
   fs::resize_file(file, 30);
