@@ -362,6 +362,8 @@ EvalResult Trainer::evaluate_split(data::BatchStream& stream, bool validation) {
     std::vector<Tensor> fused_parts;
     std::vector<std::vector<Tensor>> mod_parts(M);
     while (batches.next(b)) {
+      if (!validation && stop_ && stop_->load())
+        throw EvaluationStopped("evaluation stopped by request before the end of the split");
       Predictions p = method_->predict(b);
       fused_parts.push_back(p.fused_logits);
       for (int64_t m = 0; m < M; ++m) {

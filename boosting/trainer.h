@@ -116,6 +116,14 @@ class CheckpointDamaged : public Error {
   std::string path;
 };
 
+// Thrown by Trainer::evaluate when the stop flag is set between two batches: the evaluation
+// after training is abandoned (nothing of it is kept), so that a stop request is not held up
+// by a whole split's forward passes.
+class EvaluationStopped : public Error {
+ public:
+  using Error::Error;
+};
+
 struct FitResult {
   int epochs_run = 0;           // epochs completed in this call
   int last_epoch = -1;          // index of the last completed epoch
@@ -143,7 +151,8 @@ class Trainer {
   void on_progress(ProgressFn fn) { progress_ = std::move(fn); }
   void on_epoch(EpochFn fn) { epoch_fn_ = std::move(fn); }
   // Checked between batches; when it becomes true, fit() returns after the current batch
-  // without finishing the epoch (the "last" checkpoint stays at the last completed epoch).
+  // without finishing the epoch (the "last" checkpoint stays at the last completed epoch), and
+  // evaluate() throws EvaluationStopped. (The validation pass inside fit() runs to its end.)
   void set_stop_flag(const std::atomic<bool>* stop) { stop_ = stop; }
 
   // Builds the method's networks from the stream's modality names, class count and the input

@@ -246,6 +246,20 @@ TEST_CASE("a truncated or foreign checkpoint is CheckpointDamaged naming the fil
   std::filesystem::remove_all(d);
 }
 
+TEST_CASE("the stop flag abandons an evaluation between batches with EvaluationStopped; cleared, it evaluates",
+          "[cpu]") {
+  json cfg = small_config("boost", 1);
+  Splits s;
+  Trainer tr(cfg);
+  tr.fit(s.train, &s.val);
+  std::atomic<bool> stop{true};
+  tr.set_stop_flag(&stop);
+  REQUIRE_THROWS_AS(tr.evaluate(s.test), EvaluationStopped);
+  stop.store(false);
+  CHECK(tr.evaluate(s.test).fused.count == 256);
+  tr.set_stop_flag(nullptr);
+}
+
 TEST_CASE("the best checkpoint loads into a trainer whose model has grown more classifiers since", "[cpu]") {
   const std::string d = temp_dir("trainer_grown");
   json cfg = small_config("boost", 2);

@@ -442,6 +442,8 @@ void print_skipped(std::ostream& out, const json& skipped) {
 mm::boost::EvalResult evaluate_split(mm::boost::Trainer& trainer, mm::data::Stream& stream, const std::string& split) {
   try {
     return trainer.evaluate(stream);
+  } catch (const mm::boost::EvaluationStopped&) {
+    throw;
   } catch (const mm::Error& e) {
     throw mm::Error("evaluating the " + split + " split: " + e.what());
   }
@@ -540,13 +542,12 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
       // Plots are a convenience during training; the final report redraws them.
     }
   });
-  mm::boost::FitResult fit;
-  {
-    StopSignalScope stop_signals;
-    trainer.set_stop_flag(&g_stop);
-    fit = trainer.fit(*train, val.get());
-    trainer.set_stop_flag(nullptr);
-  }
+  // A stop signal ends training after the current batch, or the evaluation after it between
+  // two batches; either way the run resumes from its last checkpoint.
+  StopSignalScope stop_signals;
+  trainer.set_stop_flag(&g_stop);
+  auto interrupted = [&] { return Interrupted{run_dir, g_stop_signal.load() == SIGTERM ? SIGTERM : SIGINT}; };
+  mm::boost::FitResult fit = trainer.fit(*train, val.get());
   progress.clear_line();
   // The trainer's history is the exact record of every completed epoch (including those before
   // a resume): it replaces what was appended live.
@@ -558,7 +559,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
     records = read_jsonl(metrics_path);
   }
   const std::vector<std::string> plots = write_plots(run_dir, records, modalities);
-  if (fit.stopped) throw Interrupted{run_dir, g_stop_signal.load() == SIGTERM ? SIGTERM : SIGINT};
+  if (fit.stopped) throw interrupted();
 
   // Final metrics with the checkpoint chosen on validation.
   const std::string best = trainer.best_checkpoint_path();
@@ -568,12 +569,17 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
   in.modalities = modalities;
   in.records = records;
   in.best_epoch = fit.best_epoch;
-  if (val) in.val = evaluate_split(trainer, *val, "val").to_json();
   mm::boost::EvalResult test_result;
-  if (test) {
-    test_result = evaluate_split(trainer, *test, "test");
-    in.test = test_result.to_json();
+  try {
+    if (val) in.val = evaluate_split(trainer, *val, "val").to_json();
+    if (test) {
+      test_result = evaluate_split(trainer, *test, "test");
+      in.test = test_result.to_json();
+    }
+  } catch (const mm::boost::EvaluationStopped&) {
+    throw interrupted();
   }
+  trainer.set_stop_flag(nullptr);
   json report = make_report(in);
   report["runtime"] = runtime;
   if (skipping) {
