@@ -35,6 +35,18 @@ std::vector<double> doubles(const json& j) {
 
 // ---- build -----------------------------------------------------------------------------------
 
+void BoostMethod::check_config(const json& config) {
+  read_options(config.at("method"));
+  check_fused_layers(classifier_hidden(config).size());
+}
+
+void BoostMethod::check_fused_layers(size_t hidden_layers) const {
+  MM_CHECK(fused_option_ != "on" || hidden_layers == 1,
+           "method.fused = \"on\" needs classifiers of one Linear+ReLU layer (the fused kernels), but "
+           "model.classifier_hidden has " << hidden_layers << " layers; use \"auto\" (the fused loss on CUDA, "
+           "the classifiers' sums layer by layer) or \"off\"");
+}
+
 void BoostMethod::read_options(const json& mc) {
   lambda_ = mc.at("lambda").get<float>();
   MM_CHECK(lambda_ >= 0.0f && lambda_ <= 1.0f, "method.lambda must lie in [0, 1] (eq (2)), got " << lambda_);
@@ -81,10 +93,7 @@ void BoostMethod::build(const MethodContext& ctx) {
   enc_dict_ = net_->add("encoders", std::make_shared<models::ModuleDict>());
   encoders_ = build_encoders(ctx, *enc_dict_);
   hidden_ = classifier_hidden(ctx.config);
-  MM_CHECK(fused_option_ != "on" || hidden_.size() == 1,
-           "method.fused = \"on\" needs classifiers of one Linear+ReLU layer (the fused kernels), but "
-           "model.classifier_hidden has " << hidden_.size() << " layers; use \"auto\" (the fused loss on CUDA, "
-           "the classifiers' sums layer by layer) or \"off\"");
+  check_fused_layers(hidden_.size());
   int64_t H = hidden_.empty() ? encoders_[0]->out_dim() : hidden_.back();
   if (hidden_.empty())
     for (int64_t m = 1; m < M; ++m)

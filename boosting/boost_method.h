@@ -33,7 +33,9 @@ class BoostMethod : public Method {
  public:
   std::string name() const override { return "boost"; }
   void build(const MethodContext& ctx) override;
-  void check_config(const nlohmann::json& config) override { read_options(config.at("method")); }
+  // The method's options and their agreement with the model section (method.fused = "on" needs
+  // one-layer classifiers): nothing here needs the data.
+  void check_config(const nlohmann::json& config) override;
   nn::Module& net() override { return *net_; }
   std::vector<std::pair<std::string, std::vector<Tensor>>> param_groups() override;
 
@@ -70,6 +72,7 @@ class BoostMethod : public Method {
  private:
   // Reads and checks the options of the "method" section that need no data.
   void read_options(const nlohmann::json& mc);
+  void check_fused_layers(size_t hidden_layers) const;
   LossOutput modality_loss(int64_t m, const data::Batch& batch, bool accumulate);
   void train_aca(const std::vector<double>& s, nlohmann::json& rec);
   Tensor fuse(const std::vector<Tensor>& logits) const;

@@ -558,7 +558,11 @@ SplitData parse_list(const DatasetSpec& spec, const std::vector<std::string>& cl
   };
   auto handle = [&](const std::string& where, const std::function<void()>& fn) {
     if (!skip_bad) {
-      fn();
+      try {
+        fn();
+      } catch (const Error& e) {
+        throw Error(e.what() + std::string(kSkipBadSamplesHint));
+      }
       return;
     }
     try {

@@ -25,6 +25,10 @@
 
 namespace mm::data {
 
+// Ends the error of a bad sample (a row of a list or a file that fails to load) when
+// data.skip_bad_samples is off.
+inline constexpr const char* kSkipBadSamplesHint = " (data.skip_bad_samples = true drops such samples instead)";
+
 struct ModalitySpec {
   std::string name;
   std::string type;    // audio | frames | image | vector

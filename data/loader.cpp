@@ -497,7 +497,7 @@ class StreamImpl final : public Stream {
           }
         } catch (const Error& e) {
           std::string msg = "sample " + quote_text(s.id) + " (" + s.origin + "): " + e.what();
-          if (!skip_bad_) throw Error(msg + " (data.skip_bad_samples = true drops such samples instead)");
+          if (!skip_bad_) throw Error(msg + kSkipBadSamplesHint);
           std::lock_guard<std::mutex> lock(stats_mu_);
           stats_.skipped_at_load++;
           add_skipped(msg);

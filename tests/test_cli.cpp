@@ -386,7 +386,8 @@ TEST_CASE("integer keys beyond what their type holds, or not integral, are usage
   }
 }
 
-TEST_CASE("the model's layer lists must hold positive widths, checked before any data is read", "[cpu][cli]") {
+TEST_CASE("the model's layer lists must hold positive widths and suit method.fused, checked before any data is read",
+          "[cpu][cli]") {
   std::string msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"cnn_channels", {0}}}}}}}); });
   REQUIRE(msg == "config: \"model.encoder.cnn_channels\" must list at least one positive channel count, got [0]");
   msg = usage_error([&] { resolve(json{{"model", {{"encoder", {{"cnn_channels", json::array()}}}}}}); });
@@ -403,6 +404,12 @@ TEST_CASE("the model's layer lists must hold positive widths, checked before any
   REQUIRE(msg.find("\"model.encoder.cnn_channels[1]\" = 100000 is out of range") != std::string::npos);
   msg = usage_error([&] { resolve(json{{"method", {{"aca_hidden", {64}}}}}); });
   REQUIRE(msg.find("\"method.aca_hidden\" must list two positive widths") != std::string::npos);
+  // A method option the model section contradicts: the fused classifier kernels take classifiers
+  // of one layer.
+  msg = usage_error([&] { resolve(json{{"method", {{"fused", "on"}}}, {"model", {{"classifier_hidden", {64, 32}}}}}); });
+  REQUIRE(msg.find("method.fused = \"on\" needs classifiers of one Linear+ReLU layer") != std::string::npos);
+  REQUIRE(msg.find("model.classifier_hidden has 2 layers") != std::string::npos);
+  REQUIRE_NOTHROW(resolve(json{{"method", {{"fused", "auto"}}}, {"model", {{"classifier_hidden", {64, 32}}}}}));
   // Empty lists that build a model: an MLP of one linear layer, a classifier that reads the
   // features directly.
   REQUIRE_NOTHROW(resolve(json{{"model", {{"classifier_hidden", json::array()}, {"encoder", {{"mlp_hidden", json::array()}}}}}}));

@@ -147,7 +147,7 @@ TEST_CASE("config: unknown keys suggest the nearest, wrong types and ranges are 
   CHECK(demo_config("/tmp")["audio"]["n_fft"] == 256);
 }
 
-TEST_CASE("bad input at scan: unknown label, missing columns, missing files and folders", "[cpu][data]") {
+TEST_CASE("bad input at scan: unknown label, missing columns, missing files and folders; the error names the option that drops them", "[cpu][data]") {
   mmtest::TempDir dir;
   const std::string root = dir / "d";
   mmtest::make_tiny_cremad(root, 2, 1, 1);
@@ -157,7 +157,8 @@ TEST_CASE("bad input at scan: unknown label, missing columns, missing files and 
 
   SECTION("unknown label") {
     mmtest::write_text(train, ok + "c1_1,XYZ\n");
-    require_error([&] { make_stream(cfg, "train", 0); }, {train + ":4", "unknown label \"XYZ\"", "NEU"});
+    require_error([&] { make_stream(cfg, "train", 0); },
+                  {train + ":4", "unknown label \"XYZ\"", "NEU", "(data.skip_bad_samples = true drops such samples instead)"});
   }
   SECTION("row with missing columns") {
     mmtest::write_text(train, ok + "c1_1\n");
@@ -166,7 +167,8 @@ TEST_CASE("bad input at scan: unknown label, missing columns, missing files and 
   SECTION("missing audio file") {
     std::filesystem::remove(root + "/AudioWAV/c1_0.wav");
     mmtest::write_text(train, ok);
-    require_error([&] { make_stream(cfg, "train", 0); }, {train + ":3", root + "/AudioWAV/c1_0.wav", "does not exist"});
+    require_error([&] { make_stream(cfg, "train", 0); },
+                  {train + ":3", root + "/AudioWAV/c1_0.wav", "does not exist", "data.skip_bad_samples = true"});
   }
   SECTION("missing frame folder") {
     std::filesystem::remove_all(root + "/Image-01-FPS/c0_1");
