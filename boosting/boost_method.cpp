@@ -430,6 +430,13 @@ Tensor BoostMethod::fuse_validation(const std::vector<Tensor>& logits, const Ten
   return fuse(logits);
 }
 
+json BoostMethod::validation_record() const {
+  json r = json::object();
+  if (fusion_ == "omega") return r;
+  for (int64_t m = 0; m < num_modalities(); ++m) r["fusion_weights"][ctx_.spec.modalities[m]] = fusion_w_[m];
+  return r;
+}
+
 // ---- checkpoint state ------------------------------------------------------------------------
 
 json BoostMethod::state_json() const {

@@ -68,6 +68,8 @@ class BoostMethod : public Method {
   }
   nn::Linear& head() { return *head_; }
   const std::vector<double>& fusion_weights() const { return fusion_w_; }
+  // {"fusion_weights": {modality: w}} with method.fusion = val_search or weights; {} with omega.
+  nlohmann::json validation_record() const override;
 
  private:
   // Reads and checks the options of the "method" section that need no data.

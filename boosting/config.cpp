@@ -63,7 +63,10 @@ json default_config() {
            // CPU the per-classifier GEMMs are as fast, see docs/algorithm.md; with deeper
            // classifiers only the loss is fused) | on (one hidden layer required) | off
            {"fused", "auto"},
-           {"fusion", "omega"},         // omega | weights | val_search
+           // test-time fusion (Section 4.3 leaves it open): val_search = weights on the simplex
+           // chosen on the validation split (equal weights without one) | omega = equal weights,
+           // omega* acting inside each modality's ensemble | weights = fusion_weights
+           {"fusion", "val_search"},
            {"fusion_weights", {0.4, 0.6}},  // fusion = weights: one per modality
            {"modality", ""},            // unimodal: the modality to train (name or index)
        }},

@@ -113,6 +113,9 @@ class Method {
   virtual Tensor fuse_validation(const std::vector<Tensor>& modality_logits, const Tensor& labels) {
     return Tensor();
   }
+  // Fields added to the epoch record after the validation pass (e.g. the fusion weights chosen
+  // there). Default: none.
+  virtual nlohmann::json validation_record() const { return nlohmann::json::object(); }
 
   // Checkpoints. state_json() must contain everything needed to rebuild the structure (e.g.
   // classifiers per modality): the trainer calls load_structure(state_json) on a freshly

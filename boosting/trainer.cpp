@@ -299,6 +299,8 @@ FitResult Trainer::fit(data::BatchStream& train, data::BatchStream* val) {
       }
       metric = select_value(ev.fused, metric_key);
       rec["val"] = ev.to_json(false);
+      const json vr = method_->validation_record();
+      for (auto it = vr.begin(); it != vr.end(); ++it) rec[it.key()] = it.value();
     } else {
       rec["val"] = nullptr;
     }

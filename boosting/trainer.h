@@ -138,7 +138,8 @@ class Trainer {
   using ProgressFn = std::function<void(const BatchProgress&)>;
   // Epoch record: {"epoch", "lr", "loss": {"total", "<modality>.<term>", ...},
   //  "train_seconds", "seconds", "samples_per_s", "val": EvalResult::to_json() or null,
-  //  plus the method's end_epoch fields: "ogm_scores", "classifiers", "omega", "assigned"}.
+  //  plus the method's end_epoch fields: "ogm_scores", "classifiers", "omega", "assigned", and
+  //  after validation its validation_record fields: "fusion_weights"}.
   using EpochFn = std::function<void(const nlohmann::json& record)>;
 
   // `config` is resolved with resolve_config (so partial configs are fine).

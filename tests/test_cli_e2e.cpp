@@ -90,6 +90,13 @@ std::vector<json> records_of(const fs::path& run) {
   return out;
 }
 
+std::string file_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 // Two runs recorded the same epochs with the same numbers (clocks aside).
 void require_same_records(const fs::path& expected, const fs::path& actual) {
   const std::vector<json> a = records_of(expected), b = records_of(actual);
@@ -173,6 +180,15 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   REQUIRE(report["modalities"] == json::array({"a", "b"}));
   REQUIRE(report["classifiers"]["a"].get<int>() >= 1);
   REQUIRE(report["classifiers"]["b"].get<int>() >= 1);
+  // The default fusion (val_search): the best epoch's weights, chosen on validation, on the simplex.
+  REQUIRE(resolved["method"]["fusion"] == "val_search");
+  const double wa = report["fusion_weights"]["a"].get<double>(), wb = report["fusion_weights"]["b"].get<double>();
+  REQUIRE(wa >= 0.0);
+  REQUIRE(wb >= 0.0);
+  REQUIRE(wa + wb == Approx(1.0));
+  for (const json& rec : read_jsonl((runA / "metrics.jsonl").string()))
+    if (rec["epoch"] == report["best_epoch"]) REQUIRE(rec["fusion_weights"] == report["fusion_weights"]);
+  REQUIRE(file_text(runA / "report.md").find("- fusion weights of the fused prediction: a ") != std::string::npos);
   for (const char* split : {"val", "test"}) {
     for (const char* p : {"fused", "a", "b"}) {
       for (const char* m : {"acc", "macro_f1", "map"}) {
@@ -427,14 +443,6 @@ TEST_CASE("with data.skip_bad_samples a run drops bad samples and reports which;
   fs::remove_all(root);
 }
 
-namespace {
-std::string file_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
 
 TEST_CASE("resume repairs a best checkpoint left stale by a kill between the epoch's two checkpoint writes",
           "[cpu][cli][e2e]") {

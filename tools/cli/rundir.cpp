@@ -237,6 +237,10 @@ json make_report(const ReportInputs& in) {
   }
   if (best_rec.is_null() && !in.records.empty()) best_rec = in.records.back();
   r["classifiers"] = classifiers_of(best_rec, in.modalities);
+  // The fusion weights the evaluated checkpoint scores with (method.fusion = val_search: chosen
+  // on validation after that epoch).
+  if (best_rec.is_object() && best_rec.contains("fusion_weights") && best_rec["fusion_weights"].is_object())
+    r["fusion_weights"] = best_rec["fusion_weights"];
   const std::string metric = c.contains("train") && c["train"].is_object() ? c["train"].value("select_metric", "acc") : "acc";
   r["selection"] = in.val.is_null() ? "last epoch (no validation split)"
                                     : "best validation fused " + metric + " (checkpoints/best.safetensors)";
@@ -282,6 +286,12 @@ std::string report_markdown(const json& r) {
   if (r.contains("classifiers") && r["classifiers"].is_object() && !r["classifiers"].empty()) {
     o << "- classifiers per modality:";
     for (auto it = r["classifiers"].begin(); it != r["classifiers"].end(); ++it) o << " " << it.key() << " " << it.value().dump();
+    o << "\n";
+  }
+  if (r.contains("fusion_weights") && r["fusion_weights"].is_object() && !r["fusion_weights"].empty()) {
+    o << "- fusion weights of the fused prediction:";
+    for (auto it = r["fusion_weights"].begin(); it != r["fusion_weights"].end(); ++it)
+      o << " " << it.key() << " " << (it.value().is_number() ? fmt(it.value().get<double>(), 2) : it.value().dump());
     o << "\n";
   }
   const auto order = prediction_order(r);
