@@ -189,6 +189,9 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   for (const json& rec : read_jsonl((runA / "metrics.jsonl").string()))
     if (rec["epoch"] == report["best_epoch"]) REQUIRE(rec["fusion_weights"] == report["fusion_weights"]);
   REQUIRE(file_text(runA / "report.md").find("- fusion weights of the fused prediction: a ") != std::string::npos);
+  char fused_line[96];
+  std::snprintf(fused_line, sizeof fused_line, "  fused = %.2f x a + %.2f x b (method.fusion = val_search)\n", wa, wb);
+  REQUIRE(r.out.find(fused_line) != std::string::npos);
   for (const char* split : {"val", "test"}) {
     for (const char* p : {"fused", "a", "b"}) {
       for (const char* m : {"acc", "macro_f1", "map"}) {

@@ -597,6 +597,18 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
     write_predictions((fs::path(run_dir) / "predictions_test.csv").string(), test_result, info.class_names);
     con.out << "test (checkpoint of epoch " << fit.best_epoch + 1 << (val ? ", chosen on validation" : ", the last") << "):\n";
     print_split_table(con.out, report["test"], modalities);
+    if (report.contains("fusion_weights") && report["fusion_weights"].is_object()) {
+      con.out << "  fused =";
+      const char* sep = " ";
+      for (const auto& m : modalities) {
+        if (!report["fusion_weights"].contains(m)) continue;
+        char w[32];
+        std::snprintf(w, sizeof w, "%.2f", report["fusion_weights"][m].get<double>());
+        con.out << sep << w << " x " << m;
+        sep = " + ";
+      }
+      con.out << " (method.fusion = " << cfg["method"].value("fusion", "") << ")\n";
+    }
   } else {
     con.out << "no test split (data.lists.test is empty): report.json holds validation metrics only\n";
   }
