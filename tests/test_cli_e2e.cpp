@@ -211,6 +211,8 @@ TEST_CASE("train writes a complete run directory; eval reproduces the report; co
   REQUIRE(r.code == 0);
   json ev = read_json((runA / "eval_test.json").string());
   REQUIRE(ev["runtime"] == report["runtime"]);
+  REQUIRE(ev["fusion_weights"] == report["fusion_weights"]);  // restored from the best checkpoint
+  REQUIRE(r.out.find(fused_line) != std::string::npos);
   for (const char* p : {"fused", "a", "b"}) {
     for (const char* m : {"acc", "macro_f1", "map"}) {
       INFO(p << " " << m);

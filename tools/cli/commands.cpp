@@ -438,6 +438,23 @@ void print_skipped(std::ostream& out, const json& skipped) {
   }
 }
 
+// The line under a test table that says how the fused prediction weighs the modalities, when
+// `holder` has "fusion_weights" (the paper's method with method.fusion val_search or weights).
+void print_fusion_weights(std::ostream& out, const json& holder, const std::vector<std::string>& modalities,
+                          const json& cfg) {
+  if (!holder.contains("fusion_weights") || !holder["fusion_weights"].is_object()) return;
+  out << "  fused =";
+  const char* sep = " ";
+  for (const auto& m : modalities) {
+    if (!holder["fusion_weights"].contains(m)) continue;
+    char w[32];
+    std::snprintf(w, sizeof w, "%.2f", holder["fusion_weights"][m].get<double>());
+    out << sep << w << " x " << m;
+    sep = " + ";
+  }
+  out << " (method.fusion = " << cfg["method"].value("fusion", "") << ")\n";
+}
+
 // Evaluates one split; an error says which split it came from.
 mm::boost::EvalResult evaluate_split(mm::boost::Trainer& trainer, mm::data::Stream& stream, const std::string& split) {
   try {
@@ -597,18 +614,7 @@ json train_one(json cfg, const std::string& run_dir, bool resume, const ParsedAr
     write_predictions((fs::path(run_dir) / "predictions_test.csv").string(), test_result, info.class_names);
     con.out << "test (checkpoint of epoch " << fit.best_epoch + 1 << (val ? ", chosen on validation" : ", the last") << "):\n";
     print_split_table(con.out, report["test"], modalities);
-    if (report.contains("fusion_weights") && report["fusion_weights"].is_object()) {
-      con.out << "  fused =";
-      const char* sep = " ";
-      for (const auto& m : modalities) {
-        if (!report["fusion_weights"].contains(m)) continue;
-        char w[32];
-        std::snprintf(w, sizeof w, "%.2f", report["fusion_weights"][m].get<double>());
-        con.out << sep << w << " x " << m;
-        sep = " + ";
-      }
-      con.out << " (method.fusion = " << cfg["method"].value("fusion", "") << ")\n";
-    }
+    print_fusion_weights(con.out, report, modalities, cfg);
   } else {
     con.out << "no test split (data.lists.test is empty): report.json holds validation metrics only\n";
   }
@@ -890,6 +896,8 @@ int cmd_eval(const ParsedArgs& a, Console& con) {
   out["samples"] = static_cast<int64_t>(r.labels.size());
   out["runtime"] = runtime_of(cfg);
   out["metrics"] = split_metrics(r.to_json(), modalities);
+  const json fusion = trainer.method().validation_record();
+  if (fusion.contains("fusion_weights")) out["fusion_weights"] = fusion["fusion_weights"];
   out["details"] = r.to_json();
   if (cfg["data"].value("skip_bad_samples", false)) out["skipped_samples"] = skipped_samples({{split, stream.get()}});
   write_file_atomic((fs::path(dir) / ("eval_" + split + ".json")).string(), out.dump(2) + "\n");
@@ -897,6 +905,7 @@ int cmd_eval(const ParsedArgs& a, Console& con) {
   print_cuda_settings(out["runtime"], con.out);
   if (out.contains("skipped_samples")) print_skipped(con.out, out["skipped_samples"]);
   print_split_table(con.out, out["metrics"], modalities);
+  print_fusion_weights(con.out, out, modalities, cfg);
   con.out << "wrote " << dir << "/eval_" << split << ".json\n";
   return 0;
 }
