@@ -132,7 +132,11 @@ int main() {
       };
 
       // ---- forward ----
-      guarded("fused_v1_sgemm", "forward", fwd_flops, [&] { run_v1(); return check_fwd(hsum, hnew); },
+      guarded("fused_v1_sgemm", "forward", fwd_flops, [&] {
+                mmbench::fill_nan(hsum, hnew);
+                run_v1();
+                return check_fwd(hsum, hnew);
+              },
               run_v1);
       std::string v2_name = "fused_v2_lt";
       auto run_v2 = [&] {
@@ -142,7 +146,11 @@ int main() {
         if (taken != kernels::HiddenGemm::LtEpilogue) v2_name = "fused_v2_lt(declined->sgemm)";
       };
       run_v2();
-      guarded(v2_name, "forward", fwd_flops, [&] { run_v2(); return check_fwd(hsum, hnew); },
+      guarded(v2_name, "forward", fwd_flops, [&] {
+                mmbench::fill_nan(hsum, hnew);
+                run_v2();
+                return check_fwd(hsum, hnew);
+              },
               run_v2);
       std::vector<Tensor> w1_j, b1_j;
       for (int64_t j = 0; j < N; ++j) {
@@ -172,7 +180,11 @@ int main() {
       // ---- backward (act from version 1) ----
       run_v1();
       guarded("fused", "backward", bwd_flops,
-              [&] { run_bwd(); return check_bwd(gx, gw1, gb1); }, run_bwd);
+              [&] {
+                mmbench::fill_nan(gx, gw1, gb1);
+                run_bwd();
+                return check_bwd(gx, gw1, gb1);
+              }, run_bwd);
       auto run_bwd_gemms = [&] {
         cuda::gemm(false, false, B, D, NH, 1.0f, act.data_f32(), NH, w1.data_f32(), D, 0.0f,
                    gx.data_f32(), D, 1, 0, 0, 0);
@@ -229,7 +241,11 @@ int main() {
         run_bwd();
       };
       guarded("fused", "forward_backward", fwd_flops + bwd_flops,
-              [&] { run_fused_fb(); return check_bwd(gx, gw1, gb1); }, run_fused_fb);
+              [&] {
+                mmbench::fill_nan(act, hsum, hnew, gx, gw1, gb1);
+                run_fused_fb();
+                return check_bwd(gx, gw1, gb1);
+              }, run_fused_fb);
     }
   }
   return mmbench::exit_code();

@@ -125,6 +125,17 @@ inline Check validate_result(const std::vector<float>& got, const std::vector<fl
   return c;
 }
 
+// Fills a version's device outputs with NaN (all bits set) before its validation run. The
+// versions of one kernel write into the same buffers, so without this an element a version leaves
+// unwritten would pass the check with what the reference run or an earlier version left there.
+template <class... Tensors>
+void fill_nan(Tensors&... outputs) {
+  auto one = [](float* p, int64_t n) {
+    MM_CUDA_CHECK(cudaMemsetAsync(p, 0xff, sizeof(float) * size_t(n), mm::cuda::stream()));
+  };
+  (one(outputs.data_f32(), outputs.numel()), ...);
+}
+
 // Several outputs checked together: all must pass; the worst ratio is reported.
 inline Check all_of(std::initializer_list<Check> checks) {
   Check c;
