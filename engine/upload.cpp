@@ -20,12 +20,23 @@ Upload::Upload(const std::vector<Tensor>& host, Device device) {
   }
   host_ = host;
   cuda::upload_begin();
-  for (const Tensor& t : host) {
-    Tensor d = Tensor::empty(t.shape(), t.dtype(), device);
-    cuda::upload_h2d(d.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype()));
-    device_.push_back(std::move(d));
+  try {
+    for (const Tensor& t : host) {
+      Tensor d = Tensor::empty(t.shape(), t.dtype(), device);
+      cuda::upload_h2d(d.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype()));
+      device_.push_back(std::move(d));
+    }
+    event_ = cuda::upload_end();
+  } catch (...) {
+    // A later tensor failed (out of device memory, a CUDA error) after earlier copies were
+    // queued: they still read host_ and write device_, which unwinding frees (device blocks back
+    // to the cache, where the compute stream may take them at once). Wait for them first.
+    try {
+      cuda::synchronize();
+    } catch (...) {  // the context's own error; the first one is the one to report
+    }
+    throw;
   }
-  event_ = cuda::upload_end();
 }
 
 Upload::Upload(Upload&& o) noexcept

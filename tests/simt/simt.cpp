@@ -403,6 +403,15 @@ cudaError_t fail(cudaError_t e) {
 
 void set_last_error(cudaError_t e) { g_last_error = e; }
 
+namespace {
+std::atomic<size_t> g_fail_mallocs_from{0};  // fail_mallocs_from
+bool malloc_fails(size_t nbytes) {
+  const size_t from = g_fail_mallocs_from.load();
+  return from != 0 && nbytes >= from;
+}
+}  // namespace
+void fail_mallocs_from(size_t bytes) { g_fail_mallocs_from.store(bytes); }
+
 // ---- streams: queued copies from page-locked memory (see simt.h) ------------------------------
 
 struct QueuedCopy {
@@ -600,7 +609,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 cudaError_t cudaMalloc(void** p, size_t nbytes) {
   // One host allocation of the exact size (AddressSanitizer then bounds every access), filled
   // with 0xff bytes so that a kernel reading memory nobody wrote sees NaN, not zero.
-  void* q = std::malloc(nbytes ? nbytes : 1);
+  void* q = simt::malloc_fails(nbytes) ? nullptr : std::malloc(nbytes ? nbytes : 1);
   if (!q) {
     *p = nullptr;
     return simt::fail(cudaErrorMemoryAllocation);

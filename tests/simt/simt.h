@@ -234,6 +234,10 @@ bool reverse_order();
 uint64_t launches_run();
 uint64_t threads_run();
 
+// From now on every cudaMalloc of at least `bytes` fails with cudaErrorMemoryAllocation, as on a
+// device that is out of memory (for tests of error paths); 0 turns that off.
+void fail_mallocs_from(size_t bytes);
+
 }  // namespace simt
 
 #define threadIdx (::simt::coords().thread)

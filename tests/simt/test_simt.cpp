@@ -311,6 +311,26 @@ TEST_CASE("upload.cpp on the SIMT build: an upload dropped before its copy has l
   CHECK(mm::cuda::host_waits() == before);
 }
 
+TEST_CASE("upload.cpp on the SIMT build: an upload that fails part-way (out of device memory) "
+          "waits for the copies it had queued before their buffers are freed",
+          "[simt]") {
+  mm::Tensor small = mm::Tensor::empty_pinned({4, 33});
+  mm::Tensor large = mm::Tensor::empty_pinned({int64_t(1) << 22});  // 16 MiB
+  REQUIRE(small.is_pinned());
+  REQUIRE(large.is_pinned());
+  for (int64_t i = 0; i < small.numel(); ++i) small.data_f32()[i] = 1.0f;
+  mm::cuda::empty_cache();  // no cached block for `large`: its allocation asks cudaMalloc
+  simt::fail_mallocs_from(size_t(8) << 20);
+  // small's copy is queued on the copy stream, then large's destination cannot be allocated.
+  CHECK_THROWS_AS(mm::Upload({small, large}, mm::Device::CUDA), mm::Error);
+  simt::fail_mallocs_from(0);
+  // The block the failed upload took for small's copy is free again, and the next tensor of that
+  // size gets it. Had the copy still been queued, it would land on that tensor's values.
+  mm::Tensor t = mm::Tensor::full({4, 33}, 7.0f, mm::Device::CUDA);
+  mm::cuda::synchronize();  // the copy stream too
+  CHECK(t.to_vector() == std::vector<float>(static_cast<size_t>(t.numel()), 7.0f));
+}
+
 TEST_CASE("simt: events time host work, and the device properties name the host runtime",
           "[simt]") {
   cudaEvent_t start = nullptr, stop = nullptr;
