@@ -4,9 +4,10 @@
 # kernel body, barriers and warp collectives with CUDA's semantics; cuBLAS/cuBLASLt stand-ins
 # that keep cuBLAS's contract; a cuDNN convolution stand-in, tests/simt/dnn.h) and runs them
 # twice: threads of each block in lane order, then in reverse lane order (a result that depends
-# on the order is a race, a missing barrier). Then it runs the three kernel benchmarks of
-# benchmarks/cuda once at their small sizes, as a rehearsal of the GPU run: every version must
-# pass its validation (a benchmark exits 1 otherwise); the times they print are the host's.
+# on the order is a race, a missing barrier), and test_simt once more with TF32 allowed. Then
+# it runs the three kernel benchmarks of benchmarks/cuda once at their small sizes, as a
+# rehearsal of the GPU run: every version must pass its validation (a benchmark exits 1
+# otherwise); the times they print are the host's.
 #
 #   tools/simt_check.sh                                   Release build in build-simt/
 #   BUILD_DIR=dir tools/simt_check.sh -DOPTION=VALUE ...  another folder / extra CMake options,
@@ -31,6 +32,10 @@ for order in lane reverse; do
     echo "== $t: $(($(date +%s) - s)) s"
   done
 done
+# The backend's choices of cuDNN algorithm and math type with TF32 tensor cores allowed
+# (MMBOOST_TF32=1, read once per process), which the runs above leave untried.
+echo "== test_simt (MMBOOST_TF32=1)"
+(cd "$build/tests" && MMBOOST_TF32=1 ./test_simt --order decl)
 for b in "${benches[@]}"; do
   s=$(date +%s)
   echo "== $b (small sizes; every version validated)"

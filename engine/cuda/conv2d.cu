@@ -147,9 +147,10 @@ void select(const Perf* perf, int n, const char* pass, bool deterministic_only, 
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS) continue;
     if (p.memory > kWorkspaceCap) continue;
-    if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
-                  p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
-      continue;
+    // Tensor cores (TF32 on FP32 data) only with MMBOOST_TF32=1; never ALLOW_CONVERSION, under
+    // which cuDNN may round FP32 inputs down to FP16, below what TF32 promises.
+    if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+    if (!tf32 && p.mathType == CUDNN_TENSOR_OP_MATH) continue;
     const bool d = p.determinism == CUDNN_DETERMINISTIC;
     const Candidate<Algo> c{p.algo, p.memory, tf32 ? p.mathType : CUDNN_FMA_MATH, d,
                             timed ? p.time : -1.0f};

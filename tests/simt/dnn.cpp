@@ -135,7 +135,9 @@ struct Entry {
 
 std::vector<Entry> forward_list(const Geo& g) {
   const size_t col = sizeof(float) * size_t(g.C) * g.kh * g.kw;
-  return {{CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_STATUS_SUCCESS, col,
+  return {{CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, CUDNN_STATUS_SUCCESS, col, CUDNN_DETERMINISTIC,
+           CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, false},
+          {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_STATUS_SUCCESS, col,
            CUDNN_DETERMINISTIC, CUDNN_TENSOR_OP_MATH, false},
           {CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, CUDNN_STATUS_NOT_SUPPORTED, 0,
            CUDNN_DETERMINISTIC, CUDNN_DEFAULT_MATH, false},
@@ -458,8 +460,9 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorD
                                                    int* returned,
                                                    cudnnConvolutionFwdAlgoPerf_t* perf) {
   return find("cudnnFindConvolutionForwardAlgorithm", h, conv, x, w, y, forward_list,
-              {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
-               CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_FFT},
+              {CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+               CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+               CUDNN_CONVOLUTION_FWD_ALGO_FFT},
               requested, returned, perf);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(

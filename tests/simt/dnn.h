@@ -16,8 +16,10 @@
 // stream of the device), and a tensor-op algorithm runs only under a math type allowing it.
 // The algorithm lists are made up so that each of the backend's rules is exercised on every
 // geometry. The lists, in the order the *_v7 heuristics return them:
-//   forward:         IMPLICIT_PRECOMP_GEMM (tensor-op math), WINOGRAD_NONFUSED (status
-//                    NOT_SUPPORTED), FFT (2 GiB workspace), GEMM (non-deterministic),
+//   forward:         FFT_TILING (tensor-op math allowing conversion to FP16, which the
+//                    backend never takes), IMPLICIT_PRECOMP_GEMM (tensor-op math),
+//                    WINOGRAD_NONFUSED (status NOT_SUPPORTED), FFT (2 GiB workspace), GEMM
+//                    (non-deterministic),
 //                    DIRECT (deterministic, but refused with NOT_SUPPORTED_SHAPE when run),
 //                    IMPLICIT_GEMM (deterministic, needs a workspace).
 //   backward data:   ALGO_0 (non-deterministic), FFT (status NOT_SUPPORTED),
@@ -25,9 +27,10 @@
 //   backward filter: ALGO_0 and ALGO_3 (non-deterministic), FFT_TILING (2 GiB workspace),
 //                    ALGO_1 (deterministic, needs a workspace).
 // The cudnnFind* queries (the backend's conv_benchmark()) report the same entries as if each had
-// been run and timed, fastest first: forward IMPLICIT_GEMM, GEMM, IMPLICIT_PRECOMP_GEMM, FFT;
-// backward data ALGO_1, ALGO_0; backward filter ALGO_3, ALGO_1, ALGO_0, FFT_TILING; then those
-// that cannot run (an unsupported one, and DIRECT, whose run is refused), with that status.
+// been run and timed, fastest first: forward FFT_TILING, IMPLICIT_GEMM, GEMM,
+// IMPLICIT_PRECOMP_GEMM, FFT; backward data ALGO_1, ALGO_0; backward filter ALGO_3, ALGO_1,
+// ALGO_0, FFT_TILING; then those that cannot run (an unsupported one, and DIRECT, whose run is
+// refused), with that status.
 // All of them compute the same FP32 result (double accumulation, one fixed order); which ones
 // ran is counted in simt::dnn_stats() so tests can check the backend's choice.
 #pragma once

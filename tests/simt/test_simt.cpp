@@ -819,13 +819,15 @@ TEST_CASE("conv2d.cu's conv_choices() reports each pass's algorithm beside cuDNN
   SECTION("benchmark mode: the stand-in's timings (1 ms for the fastest, then 2, 3, ...)") {
     const ConvRule rule(/*deterministic=*/true, /*benchmark=*/true);
     run(9, 2);
+    // Forward: the fastest, FFT_TILING (1 ms), allows FP16 conversion and is never taken, with
+    // TF32 on or off; IMPLICIT_GEMM (2 ms) is both the choice and cuDNN's first usable one.
     const cuda::ConvChoice f = choice(9, "forward");
     CHECK(f.algo == "IMPLICIT_GEMM");
     CHECK(f.deterministic);
     CHECK(f.calls == 2);
-    CHECK(f.ms == 1.0);
+    CHECK(f.ms == 2.0);
     CHECK(f.first == "IMPLICIT_GEMM");
-    CHECK(f.first_ms == 1.0);
+    CHECK(f.first_ms == 2.0);
     const cuda::ConvChoice d = choice(9, "backward-data");
     CHECK(d.algo == "1");
     CHECK(d.calls == 1);
@@ -853,11 +855,12 @@ TEST_CASE("conv2d.cu's conv_choices() reports each pass's algorithm beside cuDNN
   SECTION("heuristics: no timings; a candidate refused when run is no longer reported") {
     const ConvRule rule(/*deterministic=*/true, /*benchmark=*/false);
     run(10, 1);
-    // DIRECT, the heuristics' first deterministic forward algorithm, is refused when run, so
-    // IMPLICIT_GEMM is in use; cuDNN's first usable one is the non-deterministic GEMM (the
-    // tensor-op IMPLICIT_PRECOMP_GEMM with TF32 on).
+    // With TF32 off, DIRECT, the heuristics' first deterministic FP32 forward algorithm, is
+    // refused when run, so IMPLICIT_GEMM is in use; cuDNN's first usable one is the
+    // non-deterministic GEMM. With TF32 on, the deterministic tensor-op IMPLICIT_PRECOMP_GEMM
+    // is both.
     const cuda::ConvChoice f = choice(10, "forward");
-    CHECK(f.algo == "IMPLICIT_GEMM");
+    CHECK(f.algo == (tf32 ? "IMPLICIT_PRECOMP_GEMM" : "IMPLICIT_GEMM"));
     CHECK(f.calls == 1);
     CHECK(f.ms == -1.0);
     CHECK(f.first == (tf32 ? "IMPLICIT_PRECOMP_GEMM" : "GEMM"));
