@@ -165,7 +165,7 @@ void pinned_free(void* ptr);
 // once. upload_end() marks the end of the group and returns it as an event; upload_join(event)
 // makes the compute stream wait for it (the kernels queued after see the data; the host does not
 // wait); upload_release(event) destroys it, first waiting on the host for copies still in
-// flight (counted in host_waits), after which both sides' buffers may be freed. It does not
+// flight (counted in host_waits and upload_waits), after which both sides' buffers may be freed. It does not
 // throw.
 void upload_begin();
 void upload_h2d(void* dst, const void* pinned_src, size_t nbytes);
@@ -178,6 +178,11 @@ void upload_release(void* event);
 // idles the device until the host has launched again. Zero on the emulated device and without
 // CUDA.
 int64_t host_waits();
+// The part of host_waits() spent in upload_release() on copies still in flight. Training never
+// has any (each step's loss read has ordered the host after the batch's copy); evaluation, which
+// reads nothing per batch, has one whenever the host has run ahead of the copy engine, so how
+// many depends on the timing of the device.
+int64_t upload_waits();
 
 // The cuDNN convolution algorithm in use for one geometry and pass (engine/cuda/conv2d.cu), for
 // reports such as bench_train_step's: what the determinism rule chose, beside cuDNN's own first

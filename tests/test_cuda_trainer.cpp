@@ -237,11 +237,15 @@ TEST_CASE("evaluation on cuda reads the logits once per split, not once per batc
   boost::Trainer tr(cfg);
   tr.setup(s.train);
   const boost::EvalResult first = tr.evaluate(s.test);  // the first also copies what the model caches
-  const int64_t before = cuda::host_waits();
+  const int64_t before = cuda::host_waits(), uploads_before = cuda::upload_waits();
   const boost::EvalResult again = tr.evaluate(s.test);
-  // 4 batches of 64; the fused logits and each of the two modalities' are read once.
+  // 4 batches of 64; the fused logits and each of the two modalities' are read once. Waits for a
+  // batch's copy before its buffers are released depend on how far the host ran ahead of the
+  // device (none on the SIMT build); there is at most one per batch.
   CHECK(s.test.num_batches() == 4);
-  CHECK(cuda::host_waits() - before == 3);
+  const int64_t upload_waits = cuda::upload_waits() - uploads_before;
+  CHECK(cuda::host_waits() - before - upload_waits == 3);
+  CHECK(upload_waits <= s.test.num_batches());
   CHECK(again.fused_logits == first.fused_logits);
   CHECK(again.labels == first.labels);
   REQUIRE(again.fused_logits.size() == 256 * 4);

@@ -34,6 +34,7 @@ void* upload_end() { no_cuda("upload_end"); }
 void upload_join(void*) { no_cuda("upload_join"); }
 void upload_release(void*) {}
 int64_t host_waits() { return 0; }
+int64_t upload_waits() { return 0; }
 std::vector<ConvChoice> conv_choices() { return {}; }
 void reset_conv_calls() {}
 Settings settings() { return {}; }

@@ -355,6 +355,7 @@ void empty_cache() {
 
 namespace {
 std::atomic<int64_t> g_host_waits{0};
+std::atomic<int64_t> g_upload_waits{0};  // the part of g_host_waits in upload_release
 void wait_for(cudaStream_t s) {
   g_host_waits.fetch_add(1, std::memory_order_relaxed);
   MM_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -362,6 +363,7 @@ void wait_for(cudaStream_t s) {
 }  // namespace
 
 int64_t host_waits() { return g_host_waits.load(std::memory_order_relaxed); }
+int64_t upload_waits() { return g_upload_waits.load(std::memory_order_relaxed); }
 
 void memcpy_h2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
@@ -465,6 +467,7 @@ void upload_release(void* event) {
   const cudaError_t q = cudaEventQuery(ev);
   if (q == cudaErrorNotReady) {
     g_host_waits.fetch_add(1, std::memory_order_relaxed);
+    g_upload_waits.fetch_add(1, std::memory_order_relaxed);
     cudaEventSynchronize(ev);  // an error here is the context's and surfaces at the next check
   }
   if (q != cudaSuccess) cudaGetLastError();
