@@ -408,16 +408,24 @@ void* pinned_alloc(size_t nbytes) {
   if (!available()) return nullptr;
   const size_t size = round_size(nbytes);
   PinnedCache& c = pinned_cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  auto it = c.free_lists.find(size);
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.free_lists.find(size);
+    if (it != c.free_lists.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.live.emplace(p, size);
+      return p;
+    }
+  }
+  // A new block, outside the lock: page-locking is slow (every page is pinned), and the other
+  // loader workers need not queue behind it for the blocks the cache already has.
   void* p = nullptr;
-  if (it != c.free_lists.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-  } else if (cudaHostAlloc(&p, size, cudaHostAllocPortable) != cudaSuccess) {
+  if (cudaHostAlloc(&p, size, cudaHostAllocPortable) != cudaSuccess) {
     cudaGetLastError();  // out of page-locked memory: ordinary memory will do
     return nullptr;
   }
+  std::lock_guard<std::mutex> lock(c.mu);
   c.live.emplace(p, size);
   return p;
 }
