@@ -165,8 +165,8 @@ void pinned_free(void* ptr);
 // once. upload_end() marks the end of the group and returns it as an event; upload_join(event)
 // makes the compute stream wait for it (the kernels queued after see the data; the host does not
 // wait); upload_release(event) destroys it, first waiting on the host for copies still in
-// flight (counted in host_waits and upload_waits), after which both sides' buffers may be freed. It does not
-// throw.
+// flight (counted in host_waits and upload_waits), after which both sides' buffers may be
+// freed. It does not throw.
 void upload_begin();
 void upload_h2d(void* dst, const void* pinned_src, size_t nbytes);
 void* upload_end();
