@@ -24,6 +24,9 @@ using nlohmann::json;
 
 namespace {
 
+// The checkpoint format's version: 2 added the CRC-32 checksums of io::save_safetensors.
+constexpr int kCheckpointVersion = 2;
+
 class ConstantLR : public optim::LRScheduler {
  public:
   void step(int, double) override {}
@@ -455,7 +458,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
   for (const auto& s : spec_.input_shapes) shapes.push_back(s);
   json meta = {
       {"format", "mmboost-checkpoint"},
-      {"version", 1},
+      {"version", kCheckpointVersion},
       {"config", config_},
       {"spec", {{"modalities", spec_.modalities}, {"input_shapes", shapes}, {"num_classes", spec_.num_classes}}},
       {"method_name", method_->name()},
@@ -531,6 +534,19 @@ void Trainer::restore(const std::string& path, data::BatchStream& stream, bool f
   const json& meta = f.metadata;
   if (!meta.is_object() || meta.value("format", "") != "mmboost-checkpoint")
     throw CheckpointDamaged("'" + path + "' is not an mmboost training checkpoint (no mmboost metadata)", path);
+  // Version 1 files were written before the checksums; from version 2 on they must be there.
+  const auto v = meta.find("version");
+  const int version = v != meta.end() && v->is_number_integer() ? v->get<int>() : 0;
+  if (version > kCheckpointVersion)
+    MM_FAIL("'" << path << "' is a version-" << version << " checkpoint, written by a newer mmboost; this build "
+                << "reads versions 1 to " << kCheckpointVersion);
+  if (version < 1)
+    throw CheckpointDamaged("'" + path + "' has no valid \"version\" in its metadata: the file was changed or "
+                            "damaged after it was written, or another program wrote it", path);
+  if (version >= 2 && !f.checksummed)
+    throw CheckpointDamaged("'" + path + "' is a version-" + std::to_string(version) + " checkpoint without the "
+                            "checksums mmboost writes with it (\"mmboost.crc32.*\" in the header): the file was "
+                            "changed after it was written", path);
   try {
     restore_from(f, stream, full, expect_best);
   } catch (const std::exception& e) {

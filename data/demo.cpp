@@ -30,10 +30,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sndfile.h>
-
-#ifdef MMBOOST_HAVE_ZLIB
 #include <zlib.h>
-#endif
 
 #include "data/audio.h"
 #include "data/config.h"
@@ -87,7 +84,6 @@ std::vector<unsigned char> gunzip(const std::string& path) {
   MM_CHECK(stat_path(path).exists, path << " not found: install the Debian package dataset-fashion-mnist "
                                            "(tools/setup.sh) or set the Fashion-MNIST folder");
   std::vector<unsigned char> out;
-#ifdef MMBOOST_HAVE_ZLIB
   gzFile f = gzopen(path.c_str(), "rb");
   MM_CHECK(f, path << ": cannot open");
   unsigned char buf[1 << 16];
@@ -95,15 +91,6 @@ std::vector<unsigned char> gunzip(const std::string& path) {
   while ((n = gzread(f, buf, sizeof(buf))) > 0) out.insert(out.end(), buf, buf + n);
   gzclose(f);
   MM_CHECK(n == 0, path << ": corrupt gzip data");
-#else
-  std::string cmd = "gzip -dc '" + path + "'";
-  FILE* p = popen(cmd.c_str(), "r");
-  MM_CHECK(p, "cannot run gzip to read " << path);
-  unsigned char buf[1 << 16];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.insert(out.end(), buf, buf + n);
-  MM_CHECK(pclose(p) == 0, "gzip -dc " << path << " failed");
-#endif
   return out;
 }
 

@@ -5,11 +5,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
 #include "engine/io/checkpoint.h"
 #include "engine/io/safetensors.h"
+#include "tests/safetensors_testing.h"
 #include "tests/testing.h"
 
 using namespace mm;
@@ -34,15 +34,8 @@ std::string scratch(const std::string& name) {
   return (s.dir / name).string();
 }
 
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
+using mmtest::file_bytes;
+using mmtest::write_file_bytes;
 
 // A file as the format describes it: u64 LE header length, header text, data.
 std::vector<unsigned char> make_file(const std::string& header,
@@ -107,7 +100,7 @@ TEST_CASE("safetensors round trip of F32 and I64 tensors and metadata is bit-exa
   // No metadata given: none written, {} read back.
   io::save_safetensors(path, {{"a", scalar}});
   REQUIRE(io::load_safetensors(path).metadata == nlohmann::json::object());
-  REQUIRE(read_bytes(path).size() % 8 == 4);  // 8 + padded header + one f32
+  REQUIRE(file_bytes(path).size() % 8 == 4);  // 8 + padded header + one f32
 }
 
 TEST_CASE("safetensors header follows the format: LE length, 8-byte alignment, offsets in order",
@@ -118,7 +111,7 @@ TEST_CASE("safetensors header follows the format: LE length, 8-byte alignment, o
   Tensor c = Tensor::scalar(-1.5f);
   // Names deliberately not in alphabetical order: the data follows the order given.
   io::save_safetensors(path, {{"zeta", a}, {"alpha", b}, {"mid", c}}, {{"k", 1}});
-  std::vector<unsigned char> bytes = read_bytes(path);
+  std::vector<unsigned char> bytes = file_bytes(path);
   REQUIRE(bytes.size() >= 8);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
@@ -138,7 +131,7 @@ TEST_CASE("safetensors header follows the format: LE length, 8-byte alignment, o
           nlohmann::json::parse(R"({"dtype":"I64","shape":[4],"data_offsets":[24,56]})"));
   REQUIRE(j["mid"] ==
           nlohmann::json::parse(R"({"dtype":"F32","shape":[],"data_offsets":[56,60]})"));
-  REQUIRE(j["__metadata__"].size() == 1);
+  REQUIRE(j["__metadata__"].size() == 3);  // "mmboost" and its two checksums
   REQUIRE(j["__metadata__"]["mmboost"].is_string());
   REQUIRE(nlohmann::json::parse(j["__metadata__"]["mmboost"].get<std::string>()) ==
           nlohmann::json{{"k", 1}});
@@ -163,18 +156,84 @@ TEST_CASE("safetensors reads a file written by another producer", "[cpu][checkpo
       R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
       R"("__metadata__":{"format":"pt"},"a":{"shape":[2],"dtype":"F32","data_offsets":[4,12]}})";
   std::vector<unsigned char> data = f32_bytes({9.0f, 1.0f, 2.0f});
-  write_bytes(path, make_file(header, data));
+  write_file_bytes(path, make_file(header, data));
   io::SafetensorsFile f = io::load_safetensors(path);
   REQUIRE(f.tensors.at("a").to_vector() == std::vector<float>{1.0f, 2.0f});
   REQUIRE(f.tensors.at("b").to_vector() == std::vector<float>{9.0f});
   REQUIRE(f.metadata == nlohmann::json::object());
+  REQUIRE_FALSE(f.checksummed);  // nothing to check: read as written
+}
+
+TEST_CASE("safetensors files carry CRC-32 checksums of data and metadata; a changed byte is an error",
+          "[cpu][checkpoint]") {
+  // The checksums are zlib's CRC-32, as 8 hex digits: "123456789" has the standard check value
+  // cbf43926, four zero bytes 2144df1c.
+  const std::string known = scratch("crc_known.safetensors");
+  io::save_safetensors(known, {{"z", Tensor::zeros({1})}}, nlohmann::json(123456789));
+  const std::vector<unsigned char> kb = file_bytes(known);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | kb[i];
+  const nlohmann::json meta = nlohmann::json::parse(kb.begin() + 8, kb.begin() + 8 + n)["__metadata__"];
+  REQUIRE(meta["mmboost"] == "123456789");
+  REQUIRE(meta["mmboost.crc32.metadata"] == "cbf43926");
+  REQUIRE(meta["mmboost.crc32.data"] == "2144df1c");
+  io::SafetensorsFile k = io::load_safetensors(known);
+  REQUIRE(k.checksummed);
+  REQUIRE(k.metadata == 123456789);
+
+  const std::string path = scratch("crc.safetensors");
+  auto save = [&] {
+    io::save_safetensors(path, {{"w", mmtest::randn({4, 4}, 1)}, {"i", Tensor::from_ints({5, 6}, {2})}},
+                         {{"epoch", 3}});
+  };
+  save();
+  bool checksummed = false;
+  REQUIRE(io::read_safetensors_metadata(path, &checksummed) == nlohmann::json{{"epoch", 3}});
+  REQUIRE(checksummed);
+
+  // One bit of the tensor data, first and last byte of the section (the I64 tensor's last
+  // byte is 0 and becomes 1; the float tensor's first is a mantissa bit): loading names the
+  // file and the checksum; the header alone still reads.
+  const size_t data_bytes = 4 * 4 * 4 + 2 * 8;
+  for (size_t from_end : {size_t(1), data_bytes}) {
+    save();
+    mmtest::flip_bit_from_end(path, from_end);
+    INFO("bit flipped " << from_end << " bytes before the end");
+    REQUIRE_THROWS_WITH(io::load_safetensors(path),
+                        Catch::Contains(path) && Catch::Contains("tensor data do not match the checksum"));
+    REQUIRE(io::read_safetensors_metadata(path) == nlohmann::json{{"epoch", 3}});
+  }
+  // The metadata changed (a valid JSON of its own: epoch 3 -> 4): both readers refuse it.
+  save();
+  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) {
+    h["__metadata__"]["mmboost"] = nlohmann::json{{"epoch", 4}}.dump();
+  });
+  REQUIRE_THROWS_WITH(io::load_safetensors(path),
+                      Catch::Contains(path) && Catch::Contains("metadata does not match the checksum"));
+  REQUIRE_THROWS_WITH(io::read_safetensors_metadata(path),
+                      Catch::Contains(path) && Catch::Contains("metadata does not match the checksum"));
+  // A checksum that is not 8 hex digits.
+  save();
+  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) { h["__metadata__"]["mmboost.crc32.data"] = "12g4"; });
+  REQUIRE_THROWS_WITH(io::load_safetensors(path), Catch::Contains(path) && Catch::Contains("not a CRC-32"));
+  // Without its checksums the file reads as another producer's: unchecked, and said so.
+  save();
+  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) {
+    h["__metadata__"].erase("mmboost.crc32.data");
+    h["__metadata__"].erase("mmboost.crc32.metadata");
+  });
+  io::SafetensorsFile f = io::load_safetensors(path);
+  REQUIRE_FALSE(f.checksummed);
+  REQUIRE(f.metadata == nlohmann::json{{"epoch", 3}});
+  REQUIRE(io::read_safetensors_metadata(path, &checksummed) == nlohmann::json{{"epoch", 3}});
+  REQUIRE_FALSE(checksummed);
 }
 
 TEST_CASE("damaged, foreign and missing files give errors naming the file and the problem",
           "[cpu][checkpoint]") {
   const std::string good = scratch("good.safetensors");
   io::save_safetensors(good, {{"w", mmtest::randn({4, 4}, 1)}, {"b", mmtest::randn({4}, 2)}});
-  const std::vector<unsigned char> bytes = read_bytes(good);
+  const std::vector<unsigned char> bytes = file_bytes(good);
   auto fails_with = [](const std::string& path, const std::string& problem) {
     INFO(path << ": expecting '" << problem << "'");
     REQUIRE_THROWS_WITH(io::load_safetensors(path),
@@ -185,27 +244,27 @@ TEST_CASE("damaged, foreign and missing files give errors naming the file and th
   fails_with(missing, "cannot open");
 
   const std::string truncated = scratch("truncated.safetensors");
-  write_bytes(truncated, std::vector<unsigned char>(bytes.begin(), bytes.end() - 5));
+  write_file_bytes(truncated, std::vector<unsigned char>(bytes.begin(), bytes.end() - 5));
   fails_with(truncated, "truncated");
-  write_bytes(truncated, std::vector<unsigned char>(bytes.begin(), bytes.begin() + 20));
+  write_file_bytes(truncated, std::vector<unsigned char>(bytes.begin(), bytes.begin() + 20));
   fails_with(truncated, "runs past the end");
-  write_bytes(truncated, std::vector<unsigned char>(bytes.begin(), bytes.begin() + 5));
+  write_file_bytes(truncated, std::vector<unsigned char>(bytes.begin(), bytes.begin() + 5));
   fails_with(truncated, "too short");
 
   const std::string garbage = scratch("garbage.safetensors");
   std::vector<unsigned char> noise(256);
   Generator g(3);
   for (auto& c : noise) c = static_cast<unsigned char>(g.next_u64());
-  write_bytes(garbage, noise);
+  write_file_bytes(garbage, noise);
   REQUIRE_THROWS_WITH(io::load_safetensors(garbage), Catch::Contains(garbage));
-  write_bytes(garbage, make_file("this is not JSON at all", {}));
+  write_file_bytes(garbage, make_file("this is not JSON at all", {}));
   fails_with(garbage, "not valid JSON");
-  write_bytes(garbage, make_file("[1, 2]", {}));
+  write_file_bytes(garbage, make_file("[1, 2]", {}));
   fails_with(garbage, "not an object");
 
   const std::string bad = scratch("bad.safetensors");
   auto header_case = [&](const std::string& header, size_t data_bytes, const std::string& problem) {
-    write_bytes(bad, make_file(header, std::vector<unsigned char>(data_bytes, 0)));
+    write_file_bytes(bad, make_file(header, std::vector<unsigned char>(data_bytes, 0)));
     fails_with(bad, problem);
   };
   header_case(R"({"x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}})", 4, "unknown dtype 'Q7'");
@@ -343,7 +402,7 @@ TEST_CASE("training continues bit-identically from a checkpoint (model, optimize
   }
 }
 
-TEST_CASE("load_checkpoint refuses another architecture and plain weight files",
+TEST_CASE("load_checkpoint refuses another architecture, plain weight files and unchecked version-2 files",
           "[cpu][checkpoint]") {
   const std::string path = scratch("arch.safetensors");
   auto model = mlp(1);
@@ -362,6 +421,27 @@ TEST_CASE("load_checkpoint refuses another architecture and plain weight files",
   optim::SGD sgd;
   REQUIRE_THROWS_WITH(io::load_checkpoint(path, *model, &sgd),
                       Catch::Contains("no optimizer state"));
+  // A version-2 checkpoint must carry its checksums; one written before them (version 1)
+  // loads without.
+  auto strip_checksums = [&](int version) {
+    io::save_checkpoint(path, *model, nullptr, nullptr, nullptr, {{"v", version}});
+    mmtest::rewrite_safetensors_header(path, [version](nlohmann::json& h) {
+      nlohmann::json meta = nlohmann::json::parse(h["__metadata__"]["mmboost"].get<std::string>());
+      REQUIRE(meta["version"] == 2);
+      meta["version"] = version;
+      h["__metadata__"] = {{"mmboost", meta.dump()}};
+    });
+  };
+  strip_checksums(2);
+  REQUIRE_THROWS_WITH(io::load_checkpoint(path, *model),
+                      Catch::Contains(path) && Catch::Contains("not the checksums written with it"));
+  REQUIRE_THROWS_WITH(io::read_checkpoint_user(path), Catch::Contains("not the checksums written with it"));
+  strip_checksums(1);
+  REQUIRE(io::load_checkpoint(path, *model)["v"] == 1);
+  REQUIRE(io::read_checkpoint_user(path)["v"] == 1);
+  strip_checksums(3);
+  REQUIRE_THROWS_WITH(io::load_checkpoint(path, *model),
+                      Catch::Contains("has version 3; this build reads versions 1 to 2"));
   // A plain safetensors file is not a checkpoint.
   const std::string plain = scratch("plain.safetensors");
   io::save_safetensors(plain, model->named_parameters());

@@ -532,7 +532,8 @@ TEST_CASE("a refused resume leaves the run as it was; the epochs and seed a run 
   REQUIRE(run_cli({"train", "--resume", run.string()}).code == 0);
   const std::string resumed_config = file_text(run / "config.json");
 
-  // Damaged checkpoint metadata: the error names the file.
+  // Damaged checkpoint metadata: the checksum written with it no longer matches; the error
+  // names the file.
   std::string bytes = file_text(ckpt / "last.safetensors");
   const size_t at = bytes.find("\\\"spec\\\"");
   REQUIRE(at != std::string::npos);
@@ -540,7 +541,7 @@ TEST_CASE("a refused resume leaves the run as it was; the epochs and seed a run 
   std::ofstream(ckpt / "last.safetensors", std::ios::binary | std::ios::trunc) << bytes;
   r = run_cli({"train", "--resume", run.string()});
   REQUIRE(r.code == 1);
-  REQUIRE(r.err.find("last.safetensors' cannot be restored, its metadata is not what mmboost writes") !=
+  REQUIRE(r.err.find("last.safetensors': its metadata does not match the checksum written with it") !=
           std::string::npos);
   // A damaged file cannot be fixed by resuming again: the hint says what can be done instead.
   REQUIRE(r.err.find("resuming from it cannot work") != std::string::npos);

@@ -3,12 +3,14 @@
 // resume (also after an interruption), model selection on validation, and the paper's claim
 // in miniature: the boosting method lifts the weak modality above naive joint training.
 #include <filesystem>
+#include <functional>
 #include <limits>
 
 #include "trainer_testing.h"
 
 #include "boosting/boost_method.h"
 #include "engine/io/safetensors.h"
+#include "tests/safetensors_testing.h"
 
 using namespace mm;
 using namespace mm::boost;
@@ -212,7 +214,9 @@ TEST_CASE("best checkpoint is chosen on validation and reloads for the test spli
   std::filesystem::remove_all(d);
 }
 
-TEST_CASE("a truncated or foreign checkpoint is CheckpointDamaged naming the file; a missing one is not", "[cpu]") {
+TEST_CASE("a truncated, foreign, bit-flipped or unchecked checkpoint is CheckpointDamaged naming the file; a missing "
+          "one is not",
+          "[cpu]") {
   const std::string d = temp_dir("trainer_damaged");
   json cfg = small_config("boost", 1);
   cfg["train"]["checkpoint_dir"] = d;
@@ -221,12 +225,14 @@ TEST_CASE("a truncated or foreign checkpoint is CheckpointDamaged naming the fil
   tr.fit(s.train, &s.val);
   const std::string last = tr.last_checkpoint_path();
   const auto size = std::filesystem::file_size(last);
+  std::string message;
   auto damaged_path = [&](const std::string& path) -> std::string {
     Trainer fresh(cfg);
     try {
       fresh.load_weights(path, s.train);
     } catch (const CheckpointDamaged& e) {
       CHECK(std::string(e.what()).find(path) != std::string::npos);
+      message = e.what();
       return e.path;
     } catch (const mm::Error& e) {
       CHECK(std::string(e.what()).find(path) != std::string::npos);
@@ -243,6 +249,39 @@ TEST_CASE("a truncated or foreign checkpoint is CheckpointDamaged naming the fil
   io::save_safetensors(foreign, {{"w", Tensor::zeros({2})}});
   CHECK(damaged_path(foreign) == foreign);
   CHECK(damaged_path(d + "/missing.safetensors").empty());  // missing: the reader's error, not damage
+
+  // One bit of the weights (the data section's last byte): the checksum catches it.
+  const std::string flipped = d + "/flipped.safetensors";
+  std::filesystem::copy_file(last, flipped);
+  mmtest::flip_bit_from_end(flipped, 1);
+  CHECK(damaged_path(flipped) == flipped);
+  CHECK(message.find("tensor data do not match the checksum") != std::string::npos);
+  // The checksums removed from a version-2 file: refused, as they are written with every one.
+  const auto strip = [&](const std::string& path, int version, const std::function<void(json&)>& edit) {
+    std::filesystem::copy_file(last, path);
+    mmtest::rewrite_safetensors_header(path, [&](json& h) {
+      json meta = json::parse(h["__metadata__"]["mmboost"].get<std::string>());
+      CHECK(meta["version"] == 2);
+      meta["version"] = version;
+      edit(meta);
+      h["__metadata__"] = {{"mmboost", meta.dump()}};
+    });
+  };
+  const std::string unchecked = d + "/unchecked.safetensors";
+  strip(unchecked, 2, [](json&) {});
+  CHECK(damaged_path(unchecked) == unchecked);
+  CHECK(message.find("without the checksums mmboost writes with it") != std::string::npos);
+  // A version-1 file (written before the checksums) still loads; with its metadata changed the
+  // restore names what is wrong.
+  const std::string v1 = d + "/v1.safetensors";
+  strip(v1, 1, [](json&) {});
+  Trainer old(cfg);
+  old.load_weights(v1, s.train);
+  CHECK(old.evaluate(s.val).fused.acc == tr.evaluate(s.val).fused.acc);
+  const std::string v1_bad = d + "/v1_bad.safetensors";
+  strip(v1_bad, 1, [](json& meta) { meta.erase("spec"); });
+  CHECK(damaged_path(v1_bad) == v1_bad);
+  CHECK(message.find("cannot be restored, its metadata is not what mmboost writes") != std::string::npos);
   std::filesystem::remove_all(d);
 }
 

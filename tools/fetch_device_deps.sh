@@ -27,6 +27,7 @@ pkgs=(
   libopus-dev libopus0 libmpg123-dev libmpg123-0 libmp3lame0
   libfftw3-dev libfftw3-single3 libfftw3-double3 libfftw3-long3 libfftw3-quad3
   libsamplerate0-dev libsamplerate0
+  zlib1g-dev zlib1g
   pkgconf pkgconf-bin libpkgconf3
 )
 

@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config
   libeigen3-dev nlohmann-json3-dev catch2 libstb-dev
-  libsndfile1-dev libfftw3-dev libsamplerate0-dev
+  libsndfile1-dev libfftw3-dev libsamplerate0-dev zlib1g-dev
   espeak-ng dataset-fashion-mnist
 )
 for arg in "$@"; do

@@ -10,7 +10,7 @@ namespace mm::io {
 namespace {
 
 constexpr const char* kFormat = "mmboost.checkpoint";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // 2: the file carries safetensors.h's checksums; 1 is still read
 constexpr const char* kModelPrefix = "model.";
 constexpr const char* kOptimPrefix = "optim.";
 
@@ -25,14 +25,19 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 // The checkpoint's own metadata, checked to be one of ours.
-const nlohmann::json& checked_meta(const std::string& path, const nlohmann::json& meta) {
+const nlohmann::json& checked_meta(const std::string& path, const nlohmann::json& meta, bool checksummed) {
   MM_CHECK(meta.is_object() && meta.value("format", "") == kFormat,
            "checkpoint '" << path << "' is a safetensors file but not an mmboost checkpoint (no "
                           << "\"format\": \"" << kFormat << "\" in its metadata); load plain "
                           << "weights with io::load_safetensors + io::load_into instead");
-  MM_CHECK(meta.value("version", 0) == kVersion,
-           "checkpoint '" << path << "' has version " << meta.value("version", 0)
-                          << "; this build reads version " << kVersion);
+  const auto v = meta.find("version");
+  const int version = v != meta.end() && v->is_number_integer() ? v->get<int>() : 0;
+  MM_CHECK(version >= 1 && version <= kVersion,
+           "checkpoint '" << path << "' has version " << (v != meta.end() ? v->dump() : "(none)")
+                          << "; this build reads versions 1 to " << kVersion);
+  MM_CHECK(version < 2 || checksummed,
+           "checkpoint '" << path << "' has version " << version << " but not the checksums written with it "
+                          << "(\"mmboost.crc32.*\" in the header): the file was changed after it was written");
   return meta;
 }
 
@@ -57,7 +62,7 @@ nlohmann::json load_checkpoint(const std::string& path, nn::Module& model,
                                optim::Optimizer* optimizer, optim::LRScheduler* scheduler,
                                Generator* rng) {
   SafetensorsFile file = load_safetensors(path);
-  const nlohmann::json& meta = checked_meta(path, file.metadata);
+  const nlohmann::json& meta = checked_meta(path, file.metadata, file.checksummed);
 
   // Model: every tensor of the model from the file, and no "model." tensor the model lacks (a
   // checkpoint of a bigger model, e.g. one with more classifiers, must not load silently).
@@ -108,8 +113,9 @@ nlohmann::json load_checkpoint(const std::string& path, nn::Module& model,
 }
 
 nlohmann::json read_checkpoint_user(const std::string& path) {
-  nlohmann::json meta = read_safetensors_metadata(path);
-  return checked_meta(path, meta).value("user", nlohmann::json::object());
+  bool checksummed = false;
+  nlohmann::json meta = read_safetensors_metadata(path, &checksummed);
+  return checked_meta(path, meta, checksummed).value("user", nlohmann::json::object());
 }
 
 }  // namespace mm::io

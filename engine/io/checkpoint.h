@@ -2,13 +2,14 @@
 //
 // Tensors: the model's parameters and buffers as "model.<dotted name>", the optimizer's state
 // as "optim.<group>.<index>.<slot>". The "__metadata__"."mmboost" JSON holds
-//   {"format": "mmboost.checkpoint", "version": 1, "user": {...},
+//   {"format": "mmboost.checkpoint", "version": 2, "user": {...},
 //    "optimizer": Optimizer::state_json(), "scheduler": LRScheduler::state_json(),
 //    "rng": {"seed": s, "counter": c}}
 // (the last three only when saved). "user" is the caller's own document: the epoch, the
 // architecture (e.g. how many classifiers each modality has grown), the configuration. A
 // program resuming a run reads it first (read_checkpoint_user), rebuilds the same model and
-// optimizer groups, then calls load_checkpoint.
+// optimizer groups, then calls load_checkpoint. Version 2 files must carry the checksums of
+// safetensors.h; version 1 files, written before them, are still read.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -7,10 +7,16 @@
 // the order given, back to back. The reader checks what the public reference implementation
 // checks: the header fits in the file, offsets match dtype and shape, and the tensors tile the
 // data section exactly (no overlap, no hole, nothing left over).
+//
+// Checksums: "__metadata__" also holds the CRC-32 (zlib's) of the data section under
+// "mmboost.crc32.data" and of the "mmboost" string (empty when there is none) under
+// "mmboost.crc32.metadata", each as 8 lowercase hex digits. Reading checks whichever are there;
+// files of other producers (and of mmboost before the checksums) have none.
 #include "engine/io/safetensors.h"
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,6 +33,8 @@ namespace mm::io {
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference reader's limit
+constexpr const char* kCrcData = "mmboost.crc32.data";
+constexpr const char* kCrcMeta = "mmboost.crc32.metadata";
 
 #define MM_ST_FAIL(path, msg) MM_FAIL("safetensors file '" << (path) << "': " << msg)
 
@@ -56,7 +64,28 @@ struct Header {
   std::vector<Entry> entries;
   nlohmann::json metadata = nlohmann::json::object();
   uint64_t data_start = 0;  // file offset of the data section
+  bool has_crc_data = false, has_crc_meta = false;
+  uint32_t crc_data = 0, crc_meta = 0, crc_meta_actual = 0;
 };
+
+// zlib's CRC-32, continued over `data`; a fresh one starts from 0 (crc32_z(0, Z_NULL, 0)).
+uint32_t crc32_update(uint32_t crc, const void* data, size_t n) {
+  return static_cast<uint32_t>(::crc32_z(crc, static_cast<const Bytef*>(data), n));
+}
+
+std::string crc_hex(uint32_t crc) {
+  char b[9];
+  std::snprintf(b, sizeof(b), "%08x", crc);
+  return b;
+}
+
+// A stored checksum: exactly 8 lowercase hex digits.
+uint32_t parse_crc(const std::string& path, const char* key, const std::string& v) {
+  bool ok = v.size() == 8;
+  for (char c : v) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  if (!ok) MM_ST_FAIL(path, "\"__metadata__\".\"" << key << "\" is '" << v << "', not a CRC-32 (8 hex digits)");
+  return static_cast<uint32_t>(std::stoul(v, nullptr, 16));
+}
 
 using FilePtr = std::unique_ptr<FILE, int (*)(FILE*)>;
 
@@ -178,9 +207,21 @@ Header read_header(FILE* f, const std::string& path) {
         if (!m.value().is_string())
           MM_ST_FAIL(path, "\"__metadata__\" value '" << m.key() << "' is not a string");
       auto ours = meta.find("mmboost");
+      const std::string ours_text = ours != meta.end() ? ours->get<std::string>() : std::string();
+      auto crc_meta = meta.find(kCrcMeta);
+      if (crc_meta != meta.end()) {
+        h.crc_meta = parse_crc(path, kCrcMeta, crc_meta->get<std::string>());
+        h.crc_meta_actual = crc32_update(0, ours_text.data(), ours_text.size());
+        h.has_crc_meta = true;
+      }
+      auto crc_data = meta.find(kCrcData);
+      if (crc_data != meta.end()) {
+        h.crc_data = parse_crc(path, kCrcData, crc_data->get<std::string>());
+        h.has_crc_data = true;
+      }
       if (ours != meta.end()) {
         try {
-          h.metadata = nlohmann::json::parse(ours->get<std::string>());
+          h.metadata = nlohmann::json::parse(ours_text);
         } catch (const nlohmann::json::parse_error& e) {
           MM_ST_FAIL(path, "\"__metadata__\".\"mmboost\" is not valid JSON (" << e.what() << ")");
         }
@@ -213,6 +254,11 @@ Header read_header(FILE* f, const std::string& path) {
     MM_ST_FAIL(path, "the tensors cover " << covered << " bytes but the data section has "
                                           << data_size
                                           << " (trailing bytes after the last tensor)");
+  // After the layout, whose errors say more (a truncated file), than a checksum's.
+  if (h.has_crc_meta && h.crc_meta != h.crc_meta_actual)
+    MM_ST_FAIL(path, "its metadata does not match the checksum written with it (CRC-32 "
+                         << crc_hex(h.crc_meta_actual) << ", stored " << crc_hex(h.crc_meta)
+                         << "): the file was changed or damaged after it was written");
   return h;
 }
 
@@ -242,15 +288,16 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
   check_host(path);
   // Header, tensors in the order given, back to back from offset 0.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  std::string dumped;  // the "mmboost" metadata string, empty when there is none
   if (!metadata.is_null() && !(metadata.is_object() && metadata.empty())) {
-    std::string dumped;
     try {
       dumped = metadata.dump();
     } catch (const nlohmann::json::exception& e) {
       MM_ST_FAIL(path, "cannot serialise the metadata (" << e.what() << ")");
     }
-    header["__metadata__"] = {{"mmboost", dumped}};
+    header["__metadata__"]["mmboost"] = dumped;
   }
+  header["__metadata__"][kCrcMeta] = crc_hex(crc32_update(0, dumped.data(), dumped.size()));
   std::set<std::string> names;
   std::vector<Tensor> host;
   uint64_t offset = 0;
@@ -270,6 +317,10 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
     offset += nbytes;
     host.push_back(std::move(h));
   }
+  uint32_t crc = 0;
+  for (const Tensor& h : host)
+    crc = crc32_update(crc, h.raw_data(), static_cast<size_t>(h.numel()) * dtype_size(h.dtype()));
+  header["__metadata__"][kCrcData] = crc_hex(crc);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data section starts 8-byte aligned
   unsigned char len_bytes[8];
@@ -308,22 +359,36 @@ SafetensorsFile load_safetensors(const std::string& path) {
   SafetensorsFile out;
   out.path = path;
   out.metadata = std::move(h.metadata);
-  for (const auto& e : h.entries) {
-    Tensor t = Tensor::empty(e.shape, e.dtype);
-    const uint64_t nbytes = e.end - e.begin;
+  // In file order (the tensors tile the data section), so that the checksum runs over the
+  // section from its first byte to its last.
+  std::vector<const Entry*> order;
+  for (const auto& e : h.entries) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  uint32_t crc = 0;
+  for (const Entry* e : order) {
+    Tensor t = Tensor::empty(e->shape, e->dtype);
+    const uint64_t nbytes = e->end - e->begin;
     if (nbytes) {
-      if (fseeko(f.get(), static_cast<off_t>(h.data_start + e.begin), SEEK_SET) != 0 ||
+      if (fseeko(f.get(), static_cast<off_t>(h.data_start + e->begin), SEEK_SET) != 0 ||
           std::fread(t.raw_data(), 1, nbytes, f.get()) != nbytes)
-        MM_ST_FAIL(path, "cannot read the data of tensor '" << e.name << "'");
+        MM_ST_FAIL(path, "cannot read the data of tensor '" << e->name << "'");
+      if (h.has_crc_data) crc = crc32_update(crc, t.raw_data(), nbytes);
     }
-    out.tensors.emplace(e.name, std::move(t));
+    out.tensors.emplace(e->name, std::move(t));
   }
+  if (h.has_crc_data && crc != h.crc_data)
+    MM_ST_FAIL(path, "its tensor data do not match the checksum written with them (CRC-32 "
+                         << crc_hex(crc) << ", stored " << crc_hex(h.crc_data)
+                         << "): the file was changed or damaged after it was written");
+  out.checksummed = h.has_crc_data && h.has_crc_meta;
   return out;
 }
 
-nlohmann::json read_safetensors_metadata(const std::string& path) {
+nlohmann::json read_safetensors_metadata(const std::string& path, bool* checksummed) {
   FilePtr f = open_for_reading(path);
-  return read_header(f.get(), path).metadata;
+  Header h = read_header(f.get(), path);
+  if (checksummed) *checksummed = h.has_crc_data && h.has_crc_meta;
+  return std::move(h.metadata);
 }
 
 void load_into(const SafetensorsFile& file, const nn::NamedTensors& into, const std::string& prefix,
