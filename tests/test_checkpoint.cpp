@@ -212,6 +212,10 @@ TEST_CASE("safetensors files carry CRC-32 checksums of data and metadata; a chan
                       Catch::Contains(path) && Catch::Contains("metadata does not match the checksum"));
   REQUIRE_THROWS_WITH(io::read_safetensors_metadata(path),
                       Catch::Contains(path) && Catch::Contains("metadata does not match the checksum"));
+  // Damage that leaves no valid JSON is named as damage too, not as a malformed header.
+  save();
+  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) { h["__metadata__"]["mmboost"] = "{\"epoch\":3"; });
+  REQUIRE_THROWS_WITH(io::read_safetensors_metadata(path), Catch::Contains("metadata does not match the checksum"));
   // A checksum that is not 8 hex digits.
   save();
   mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) { h["__metadata__"]["mmboost.crc32.data"] = "12g4"; });

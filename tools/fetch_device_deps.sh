@@ -42,6 +42,14 @@ fi
 for f in "$debs"/*.deb; do
   dpkg -x "$f" "$dest"
 done
+# Absolute links (zlib1g-dev's libz.so -> /lib/x86_64-linux-gnu/libz.so.1.2.13) would point at
+# the GPU machine's own files, which may be another version or absent: point them inside.
+while IFS= read -r link; do
+  target=$(readlink "$link")
+  if [[ $target == /* && -e "$dest$target" ]]; then
+    ln -sfn "$(realpath --relative-to="$(dirname "$link")" "$dest$target")" "$link"
+  fi
+done < <(find "$dest" -type l)
 # The working tree travels to the device with a 64 MiB cap: drop what the build never reads
 # (documentation, static archives, FFTW's other precisions, Eigen's unsupported modules).
 # Catch2's static main library stays: its CMake package checks that the file exists.

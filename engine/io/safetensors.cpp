@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -198,6 +199,7 @@ Header read_header(FILE* f, const std::string& path) {
 
   Header h;
   h.data_start = 8 + n;
+  std::optional<std::string> mmboost_text;  // parsed last, after the checks
   const uint64_t data_size = file_size - h.data_start;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "__metadata__") {
@@ -219,13 +221,7 @@ Header read_header(FILE* f, const std::string& path) {
         h.crc_data = parse_crc(path, kCrcData, crc_data->get<std::string>());
         h.has_crc_data = true;
       }
-      if (ours != meta.end()) {
-        try {
-          h.metadata = nlohmann::json::parse(ours_text);
-        } catch (const nlohmann::json::parse_error& e) {
-          MM_ST_FAIL(path, "\"__metadata__\".\"mmboost\" is not valid JSON (" << e.what() << ")");
-        }
-      }
+      if (ours != meta.end()) mmboost_text = ours_text;
       continue;
     }
     h.entries.push_back(parse_entry(path, it.key(), it.value(), data_size));
@@ -254,11 +250,19 @@ Header read_header(FILE* f, const std::string& path) {
     MM_ST_FAIL(path, "the tensors cover " << covered << " bytes but the data section has "
                                           << data_size
                                           << " (trailing bytes after the last tensor)");
-  // After the layout, whose errors say more (a truncated file), than a checksum's.
+  // After the layout, whose errors say more (a truncated file) than a checksum's; before the
+  // metadata is parsed, since a damaged byte there is better named as damage than as bad JSON.
   if (h.has_crc_meta && h.crc_meta != h.crc_meta_actual)
     MM_ST_FAIL(path, "its metadata does not match the checksum written with it (CRC-32 "
                          << crc_hex(h.crc_meta_actual) << ", stored " << crc_hex(h.crc_meta)
                          << "): the file was changed or damaged after it was written");
+  if (mmboost_text) {
+    try {
+      h.metadata = nlohmann::json::parse(*mmboost_text);
+    } catch (const nlohmann::json::parse_error& e) {
+      MM_ST_FAIL(path, "\"__metadata__\".\"mmboost\" is not valid JSON (" << e.what() << ")");
+    }
+  }
   return h;
 }
 
