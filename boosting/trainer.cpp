@@ -536,7 +536,7 @@ void Trainer::restore(const std::string& path, data::BatchStream& stream, bool f
     throw CheckpointDamaged("'" + path + "' is not an mmboost training checkpoint (no mmboost metadata)", path);
   // Version 1 files were written before the checksums; from version 2 on they must be there.
   const auto v = meta.find("version");
-  const int version = v != meta.end() && v->is_number_integer() ? v->get<int>() : 0;
+  const int64_t version = v != meta.end() && v->is_number_integer() ? v->get<int64_t>() : 0;
   if (version > kCheckpointVersion)
     MM_FAIL("'" << path << "' is a version-" << version << " checkpoint, written by a newer mmboost; this build "
                 << "reads versions 1 to " << kCheckpointVersion);

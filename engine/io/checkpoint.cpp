@@ -31,7 +31,7 @@ const nlohmann::json& checked_meta(const std::string& path, const nlohmann::json
                           << "\"format\": \"" << kFormat << "\" in its metadata); load plain "
                           << "weights with io::load_safetensors + io::load_into instead");
   const auto v = meta.find("version");
-  const int version = v != meta.end() && v->is_number_integer() ? v->get<int>() : 0;
+  const int64_t version = v != meta.end() && v->is_number_integer() ? v->get<int64_t>() : 0;
   MM_CHECK(version >= 1 && version <= kVersion,
            "checkpoint '" << path << "' has version " << (v != meta.end() ? v->dump() : "(none)")
                           << "; this build reads versions 1 to " << kVersion);
