@@ -496,7 +496,11 @@ bool Trainer::resume(data::BatchStream& train) {
     const std::string best = best_checkpoint_path();
     int held = -2;
     try {
-      if (std::filesystem::exists(best)) held = io::read_safetensors_metadata(best).at("best_epoch").get<int>();
+      // The whole file, so that damaged weights under an intact header are written again too.
+      if (std::filesystem::exists(best)) {
+        const io::SafetensorsFile f = io::load_safetensors(best);
+        if (f.checksummed || f.metadata.value("version", 0) < 2) held = f.metadata.at("best_epoch").get<int>();
+      }
     } catch (const std::exception&) {
       held = -2;  // unreadable: written again below
     }

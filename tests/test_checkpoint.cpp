@@ -131,7 +131,7 @@ TEST_CASE("safetensors header follows the format: LE length, 8-byte alignment, o
           nlohmann::json::parse(R"({"dtype":"I64","shape":[4],"data_offsets":[24,56]})"));
   REQUIRE(j["mid"] ==
           nlohmann::json::parse(R"({"dtype":"F32","shape":[],"data_offsets":[56,60]})"));
-  REQUIRE(j["__metadata__"].size() == 3);  // "mmboost" and its two checksums
+  REQUIRE(j["__metadata__"].size() == 4);  // "mmboost" and the three checksums
   REQUIRE(j["__metadata__"]["mmboost"].is_string());
   REQUIRE(nlohmann::json::parse(j["__metadata__"]["mmboost"].get<std::string>()) ==
           nlohmann::json{{"k", 1}});
@@ -177,6 +177,9 @@ TEST_CASE("safetensors files carry CRC-32 checksums of data and metadata; a chan
   REQUIRE(meta["mmboost"] == "123456789");
   REQUIRE(meta["mmboost.crc32.metadata"] == "cbf43926");
   REQUIRE(meta["mmboost.crc32.data"] == "2144df1c");
+  // The tensor table's: the CRC-32 of this compact JSON text (2d924ff6 by Python's zlib.crc32).
+  REQUIRE(nlohmann::json::array({nlohmann::json::array({"z", "F32", {1}, 0, 4})}).dump() == R"([["z","F32",[1],0,4]])");
+  REQUIRE(meta["mmboost.crc32.tensors"] == "2d924ff6");
   io::SafetensorsFile k = io::load_safetensors(known);
   REQUIRE(k.checksummed);
   REQUIRE(k.metadata == 123456789);
@@ -212,6 +215,19 @@ TEST_CASE("safetensors files carry CRC-32 checksums of data and metadata; a chan
                       Catch::Contains(path) && Catch::Contains("metadata does not match the checksum"));
   REQUIRE_THROWS_WITH(io::read_safetensors_metadata(path),
                       Catch::Contains(path) && Catch::Contains("metadata does not match the checksum"));
+  // The tensor table changed: a bit of a name ("w" -> "v"), or the offsets of two tensors of
+  // one size swapped (the data and its checksum unchanged).
+  save();
+  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) {
+    h["v"] = h["w"];
+    h.erase("w");
+  });
+  REQUIRE_THROWS_WITH(io::read_safetensors_metadata(path),
+                      Catch::Contains(path) && Catch::Contains("tensor table (names, dtypes, shapes, offsets) does not match"));
+  REQUIRE_THROWS_WITH(io::load_safetensors(path), Catch::Contains("tensor table"));
+  io::save_safetensors(path, {{"a", mmtest::randn({3}, 1)}, {"b", mmtest::randn({3}, 2)}}, {{"epoch", 3}});
+  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) { std::swap(h["a"]["data_offsets"], h["b"]["data_offsets"]); });
+  REQUIRE_THROWS_WITH(io::load_safetensors(path), Catch::Contains("tensor table"));
   // Damage that leaves no valid JSON is named as damage too, not as a malformed header.
   save();
   mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) { h["__metadata__"]["mmboost"] = "{\"epoch\":3"; });
@@ -220,17 +236,31 @@ TEST_CASE("safetensors files carry CRC-32 checksums of data and metadata; a chan
   save();
   mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) { h["__metadata__"]["mmboost.crc32.data"] = "12g4"; });
   REQUIRE_THROWS_WITH(io::load_safetensors(path), Catch::Contains(path) && Catch::Contains("not a CRC-32"));
-  // Without its checksums the file reads as another producer's: unchecked, and said so.
+  // Without all three checksums the file is not "checksummed" (a checkpoint then says so); the
+  // ones left are still checked. With none it reads as another producer's file.
+  const std::vector<std::string> keys = {"mmboost.crc32.data", "mmboost.crc32.tensors", "mmboost.crc32.metadata"};
+  for (const std::string& kept : keys) {
+    INFO("kept: " << kept);
+    save();
+    mmtest::rewrite_safetensors_header(path, [&](nlohmann::json& h) {
+      for (const std::string& k : keys)
+        if (k != kept) h["__metadata__"].erase(k);
+    });
+    io::SafetensorsFile f = io::load_safetensors(path);
+    REQUIRE_FALSE(f.checksummed);
+    REQUIRE(f.metadata == nlohmann::json{{"epoch", 3}});
+    REQUIRE(io::read_safetensors_metadata(path, &checksummed) == nlohmann::json{{"epoch", 3}});
+    REQUIRE_FALSE(checksummed);
+    if (kept == "mmboost.crc32.data") {
+      mmtest::flip_bit_from_end(path, 1);
+      REQUIRE_THROWS_WITH(io::load_safetensors(path), Catch::Contains("tensor data do not match"));
+    }
+  }
   save();
-  mmtest::rewrite_safetensors_header(path, [](nlohmann::json& h) {
-    h["__metadata__"].erase("mmboost.crc32.data");
-    h["__metadata__"].erase("mmboost.crc32.metadata");
+  mmtest::rewrite_safetensors_header(path, [&](nlohmann::json& h) {
+    for (const std::string& k : keys) h["__metadata__"].erase(k);
   });
-  io::SafetensorsFile f = io::load_safetensors(path);
-  REQUIRE_FALSE(f.checksummed);
-  REQUIRE(f.metadata == nlohmann::json{{"epoch", 3}});
-  REQUIRE(io::read_safetensors_metadata(path, &checksummed) == nlohmann::json{{"epoch", 3}});
-  REQUIRE_FALSE(checksummed);
+  REQUIRE_FALSE(io::load_safetensors(path).checksummed);
 }
 
 TEST_CASE("damaged, foreign and missing files give errors naming the file and the problem",

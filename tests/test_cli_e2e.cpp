@@ -21,6 +21,7 @@
 #include "engine/backend.h"
 #include "tests/cli_testing.h"
 #include "tests/cuda_testing.h"
+#include "tests/safetensors_testing.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/rundir.h"
 
@@ -485,6 +486,12 @@ TEST_CASE("resume repairs a best checkpoint left stale by a kill between the epo
   REQUIRE(again["val"].dump() == report["val"].dump());
   REQUIRE(again["test"].dump() == report["test"].dump());
   REQUIRE_FALSE(fs::exists(ckpt / "best.safetensors.tmp"));
+  // A best file of that epoch whose weights were damaged (one bit): written again as well.
+  mmtest::flip_bit_from_end((ckpt / "best.safetensors").string(), 1);
+  fs::remove(run / "report.json");
+  r = run_cli({"train", "--resume", run.string()});
+  REQUIRE(r.code == 0);
+  REQUIRE(read_json((run / "report.json").string())["test"].dump() == report["test"].dump());
 
   // A best file of another epoch where the run's best is not its last epoch cannot be repaired
   // from last.safetensors: the report is refused, naming the file, instead of scoring it.

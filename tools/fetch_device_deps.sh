@@ -46,8 +46,8 @@ done
 # the GPU machine's own files, which may be another version or absent: point them inside.
 while IFS= read -r link; do
   target=$(readlink "$link")
-  if [[ $target == /* && -e "$dest$target" ]]; then
-    ln -sfn "$(realpath --relative-to="$(dirname "$link")" "$dest$target")" "$link"
+  if [[ $target == /* ]] && [[ -e "$dest$target" || -L "$dest$target" ]]; then
+    ln -sfn "$(realpath -s --relative-to="$(dirname "$link")" "$dest$target")" "$link"
   fi
 done < <(find "$dest" -type l)
 # The working tree travels to the device with a 64 MiB cap: drop what the build never reads

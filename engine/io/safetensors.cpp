@@ -8,10 +8,14 @@
 // checks: the header fits in the file, offsets match dtype and shape, and the tensors tile the
 // data section exactly (no overlap, no hole, nothing left over).
 //
-// Checksums: "__metadata__" also holds the CRC-32 (zlib's) of the data section under
-// "mmboost.crc32.data" and of the "mmboost" string (empty when there is none) under
-// "mmboost.crc32.metadata", each as 8 lowercase hex digits. Reading checks whichever are there;
-// files of other producers (and of mmboost before the checksums) have none.
+// Checksums: "__metadata__" also holds three CRC-32s (zlib's), each as 8 lowercase hex digits:
+//   "mmboost.crc32.data"      the data section;
+//   "mmboost.crc32.tensors"   the tensor table: the JSON array of [name, dtype, shape, begin,
+//                             end] of every tensor, ordered by (begin, end, name), dumped
+//                             compactly (so a renamed tensor or swapped offsets are caught);
+//   "mmboost.crc32.metadata"  the "mmboost" string (the empty string when there is none).
+// Reading checks whichever are there; files of other producers (and of mmboost before the
+// checksums) have none.
 #include "engine/io/safetensors.h"
 
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "engine/error.h"
 
@@ -35,6 +40,7 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference reader's limit
 constexpr const char* kCrcData = "mmboost.crc32.data";
+constexpr const char* kCrcTable = "mmboost.crc32.tensors";
 constexpr const char* kCrcMeta = "mmboost.crc32.metadata";
 
 #define MM_ST_FAIL(path, msg) MM_FAIL("safetensors file '" << (path) << "': " << msg)
@@ -65,13 +71,26 @@ struct Header {
   std::vector<Entry> entries;
   nlohmann::json metadata = nlohmann::json::object();
   uint64_t data_start = 0;  // file offset of the data section
-  bool has_crc_data = false, has_crc_meta = false;
-  uint32_t crc_data = 0, crc_meta = 0, crc_meta_actual = 0;
+  bool has_crc_data = false, has_crc_table = false, has_crc_meta = false;
+  uint32_t crc_data = 0, crc_table = 0, crc_meta = 0, crc_meta_actual = 0;
+  bool checksummed() const { return has_crc_data && has_crc_table && has_crc_meta; }
 };
 
 // zlib's CRC-32, continued over `data`; a fresh one starts from 0 (crc32_z(0, Z_NULL, 0)).
 uint32_t crc32_update(uint32_t crc, const void* data, size_t n) {
   return static_cast<uint32_t>(::crc32_z(crc, static_cast<const Bytef*>(data), n));
+}
+
+// The CRC-32 of the tensor table (see the top of this file).
+uint32_t tensor_table_crc(std::vector<const Entry*> entries) {
+  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) {
+    return std::tie(a->begin, a->end, a->name) < std::tie(b->begin, b->end, b->name);
+  });
+  nlohmann::json table = nlohmann::json::array();
+  for (const Entry* e : entries)
+    table.push_back({e->name, e->dtype == DType::F32 ? "F32" : "I64", e->shape, e->begin, e->end});
+  const std::string text = table.dump();
+  return crc32_update(0, text.data(), text.size());
 }
 
 std::string crc_hex(uint32_t crc) {
@@ -221,6 +240,11 @@ Header read_header(FILE* f, const std::string& path) {
         h.crc_data = parse_crc(path, kCrcData, crc_data->get<std::string>());
         h.has_crc_data = true;
       }
+      auto crc_table = meta.find(kCrcTable);
+      if (crc_table != meta.end()) {
+        h.crc_table = parse_crc(path, kCrcTable, crc_table->get<std::string>());
+        h.has_crc_table = true;
+      }
       if (ours != meta.end()) mmboost_text = ours_text;
       continue;
     }
@@ -252,6 +276,13 @@ Header read_header(FILE* f, const std::string& path) {
                                           << " (trailing bytes after the last tensor)");
   // After the layout, whose errors say more (a truncated file) than a checksum's; before the
   // metadata is parsed, since a damaged byte there is better named as damage than as bad JSON.
+  if (h.has_crc_table) {
+    const uint32_t actual = tensor_table_crc(sorted);
+    if (actual != h.crc_table)
+      MM_ST_FAIL(path, "its tensor table (names, dtypes, shapes, offsets) does not match the checksum "
+                           << "written with it (CRC-32 " << crc_hex(actual) << ", stored " << crc_hex(h.crc_table)
+                           << "): the file was changed or damaged after it was written");
+  }
   if (h.has_crc_meta && h.crc_meta != h.crc_meta_actual)
     MM_ST_FAIL(path, "its metadata does not match the checksum written with it (CRC-32 "
                          << crc_hex(h.crc_meta_actual) << ", stored " << crc_hex(h.crc_meta)
@@ -304,6 +335,7 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
   header["__metadata__"][kCrcMeta] = crc_hex(crc32_update(0, dumped.data(), dumped.size()));
   std::set<std::string> names;
   std::vector<Tensor> host;
+  std::vector<Entry> entries;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     MM_CHECK(!name.empty() && name != "__metadata__", "safetensors file '"
@@ -318,6 +350,7 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
     header[name] = {{"dtype", st_dtype(h.dtype())},
                     {"shape", h.shape()},
                     {"data_offsets", nlohmann::ordered_json::array({offset, offset + nbytes})}};
+    entries.push_back({name, h.dtype(), h.shape(), offset, offset + nbytes});
     offset += nbytes;
     host.push_back(std::move(h));
   }
@@ -325,6 +358,9 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
   for (const Tensor& h : host)
     crc = crc32_update(crc, h.raw_data(), static_cast<size_t>(h.numel()) * dtype_size(h.dtype()));
   header["__metadata__"][kCrcData] = crc_hex(crc);
+  std::vector<const Entry*> table;
+  for (const Entry& e : entries) table.push_back(&e);
+  header["__metadata__"][kCrcTable] = crc_hex(tensor_table_crc(table));
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data section starts 8-byte aligned
   unsigned char len_bytes[8];
@@ -384,14 +420,14 @@ SafetensorsFile load_safetensors(const std::string& path) {
     MM_ST_FAIL(path, "its tensor data do not match the checksum written with them (CRC-32 "
                          << crc_hex(crc) << ", stored " << crc_hex(h.crc_data)
                          << "): the file was changed or damaged after it was written");
-  out.checksummed = h.has_crc_data && h.has_crc_meta;
+  out.checksummed = h.checksummed();
   return out;
 }
 
 nlohmann::json read_safetensors_metadata(const std::string& path, bool* checksummed) {
   FilePtr f = open_for_reading(path);
   Header h = read_header(f.get(), path);
-  if (checksummed) *checksummed = h.has_crc_data && h.has_crc_meta;
+  if (checksummed) *checksummed = h.checksummed();
   return std::move(h.metadata);
 }
 

@@ -5,9 +5,10 @@
 // PyTorch users read our files with safetensors.torch.load_file. Our own metadata (an
 // arbitrary JSON document) is stored as one string under "__metadata__"."mmboost".
 // Files are written atomically: to "<path>.tmp", flushed, then renamed over <path>.
-// "__metadata__" also carries CRC-32 checksums of the data section ("mmboost.crc32.data") and
-// of the "mmboost" string ("mmboost.crc32.metadata"); the reader checks those it finds, so a
-// byte changed on disk after writing is an error rather than silently different weights.
+// "__metadata__" also carries CRC-32 checksums of the data section ("mmboost.crc32.data"), of
+// the tensor table: names, dtypes, shapes, offsets ("mmboost.crc32.tensors") and of the
+// "mmboost" string ("mmboost.crc32.metadata"); the reader checks those it finds, so a byte
+// changed on disk after writing is an error rather than silently different weights.
 #pragma once
 
 #include <map>
@@ -25,7 +26,7 @@ struct SafetensorsFile {
   std::map<std::string, Tensor> tensors;  // CPU tensors
   nlohmann::json metadata;                // what save_safetensors was given (or {})
   std::string path;                       // where it was read from (for error messages)
-  bool checksummed = false;               // both checksums were in the file (and matched)
+  bool checksummed = false;               // all three checksums were in the file (and matched)
 };
 
 // Throws mm::Error naming the file and the problem (missing, truncated, bad header, a checksum
@@ -34,8 +35,8 @@ SafetensorsFile load_safetensors(const std::string& path);
 
 // Only the metadata, from the header (the data is checked for size, not read nor checksummed):
 // what a program needs to rebuild a model's architecture before loading its tensors. The
-// metadata's own checksum is checked when there is one; *checksummed (if given) says whether
-// the file carries both.
+// checksums of the tensor table and of the metadata are checked when they are there;
+// *checksummed (if given) says whether the file carries all three.
 nlohmann::json read_safetensors_metadata(const std::string& path, bool* checksummed = nullptr);
 
 // Copies tensors[name] into each of `into` (same shapes required; names missing from the file
