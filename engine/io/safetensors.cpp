@@ -88,7 +88,7 @@ uint32_t tensor_table_crc(std::vector<const Entry*> entries) {
   });
   nlohmann::json table = nlohmann::json::array();
   for (const Entry* e : entries)
-    table.push_back({e->name, e->dtype == DType::F32 ? "F32" : "I64", e->shape, e->begin, e->end});
+    table.push_back({e->name, st_dtype(e->dtype), e->shape, e->begin, e->end});
   const std::string text = table.dump();
   return crc32_update(0, text.data(), text.size());
 }
