@@ -12,6 +12,7 @@
 #include "boosting/boost_method.h"
 #include "engine/backend.h"
 #include "engine/error.h"
+#include "engine/io/checkpoint.h"
 #include "engine/io/safetensors.h"
 #include "engine/json_check.h"
 #include "engine/ops.h"
@@ -499,7 +500,7 @@ bool Trainer::resume(data::BatchStream& train) {
       // The whole file, so that damaged weights under an intact header are written again too.
       if (std::filesystem::exists(best)) {
         const io::SafetensorsFile f = io::load_safetensors(best);
-        if (f.checksummed || f.metadata.value("version", 0) < 2) held = f.metadata.at("best_epoch").get<int>();
+        if (f.checksummed || io::metadata_version(f.metadata) == 1) held = f.metadata.at("best_epoch").get<int>();
       }
     } catch (const std::exception&) {
       held = -2;  // unreadable: written again below
@@ -539,8 +540,7 @@ void Trainer::restore(const std::string& path, data::BatchStream& stream, bool f
   if (!meta.is_object() || meta.value("format", "") != "mmboost-checkpoint")
     throw CheckpointDamaged("'" + path + "' is not an mmboost training checkpoint (no mmboost metadata)", path);
   // Version 1 files were written before the checksums; from version 2 on they must be there.
-  const auto v = meta.find("version");
-  const int64_t version = v != meta.end() && v->is_number_integer() ? v->get<int64_t>() : 0;
+  const int64_t version = io::metadata_version(meta);
   if (version > kCheckpointVersion)
     MM_FAIL("'" << path << "' is a version-" << version << " checkpoint, written by a newer mmboost; this build "
                 << "reads versions 1 to " << kCheckpointVersion);

@@ -22,12 +22,25 @@ inline void write_file_bytes(const std::string& path, const std::vector<unsigned
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
+// The header length: the file's first 8 bytes, little-endian.
+inline uint64_t safetensors_header_length(const std::vector<unsigned char>& bytes) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes.at(static_cast<size_t>(i));
+  return n;
+}
+
+// The header of `path` as JSON, read as written (no checks).
+inline nlohmann::json safetensors_header(const std::string& path) {
+  const std::vector<unsigned char> bytes = file_bytes(path);
+  const uint64_t n = safetensors_header_length(bytes);
+  return nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<int64_t>(n));
+}
+
 // Parses the header of `path`, lets `edit` change it, and writes the file again with the new
 // header in front of the same data section (the offsets are relative to that section).
 inline void rewrite_safetensors_header(const std::string& path, const std::function<void(nlohmann::json&)>& edit) {
   std::vector<unsigned char> bytes = file_bytes(path);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes.at(static_cast<size_t>(i));
+  const uint64_t n = safetensors_header_length(bytes);
   nlohmann::json header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<int64_t>(n));
   edit(header);
   const std::string text = header.dump();

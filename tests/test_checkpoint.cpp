@@ -113,8 +113,7 @@ TEST_CASE("safetensors header follows the format: LE length, 8-byte alignment, o
   io::save_safetensors(path, {{"zeta", a}, {"alpha", b}, {"mid", c}}, {{"k", 1}});
   std::vector<unsigned char> bytes = file_bytes(path);
   REQUIRE(bytes.size() >= 8);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  const uint64_t n = mmtest::safetensors_header_length(bytes);  // little-endian
   REQUIRE((8 + n) % 8 == 0);
   const uint64_t data_size = 24 + 32 + 4;
   REQUIRE(bytes.size() == 8 + n + data_size);
@@ -170,10 +169,7 @@ TEST_CASE("safetensors files carry CRC-32 checksums of data and metadata; a chan
   // cbf43926, four zero bytes 2144df1c.
   const std::string known = scratch("crc_known.safetensors");
   io::save_safetensors(known, {{"z", Tensor::zeros({1})}}, nlohmann::json(123456789));
-  const std::vector<unsigned char> kb = file_bytes(known);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | kb[i];
-  const nlohmann::json meta = nlohmann::json::parse(kb.begin() + 8, kb.begin() + 8 + n)["__metadata__"];
+  const nlohmann::json meta = mmtest::safetensors_header(known)["__metadata__"];
   REQUIRE(meta["mmboost"] == "123456789");
   REQUIRE(meta["mmboost.crc32.metadata"] == "cbf43926");
   REQUIRE(meta["mmboost.crc32.data"] == "2144df1c");

@@ -30,10 +30,9 @@ const nlohmann::json& checked_meta(const std::string& path, const nlohmann::json
            "checkpoint '" << path << "' is a safetensors file but not an mmboost checkpoint (no "
                           << "\"format\": \"" << kFormat << "\" in its metadata); load plain "
                           << "weights with io::load_safetensors + io::load_into instead");
-  const auto v = meta.find("version");
-  const int64_t version = v != meta.end() && v->is_number_integer() ? v->get<int64_t>() : 0;
+  const int64_t version = metadata_version(meta);
   MM_CHECK(version >= 1 && version <= kVersion,
-           "checkpoint '" << path << "' has version " << (v != meta.end() ? v->dump() : "(none)")
+           "checkpoint '" << path << "' has version " << (meta.contains("version") ? meta.at("version").dump() : "(none)")
                           << "; this build reads versions 1 to " << kVersion);
   MM_CHECK(version < 2 || checksummed,
            "checkpoint '" << path << "' has version " << version << " but not the checksums written with it "
@@ -110,6 +109,11 @@ nlohmann::json load_checkpoint(const std::string& path, nn::Module& model,
     MM_FAIL("checkpoint '" << path << "': " << e.what());
   }
   return meta.value("user", nlohmann::json::object());
+}
+
+int64_t metadata_version(const nlohmann::json& meta) {
+  const auto v = meta.find("version");
+  return v != meta.end() && v->is_number_integer() ? v->get<int64_t>() : 0;
 }
 
 nlohmann::json read_checkpoint_user(const std::string& path) {

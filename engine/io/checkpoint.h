@@ -36,6 +36,10 @@ nlohmann::json load_checkpoint(const std::string& path, nn::Module& model,
                                optim::Optimizer* optimizer = nullptr,
                                optim::LRScheduler* scheduler = nullptr, Generator* rng = nullptr);
 
+// The integer "version" of a checkpoint's metadata (ours or the trainer's); 0 when it is missing
+// or not an integer. Version 2 and later carry safetensors.h's checksums.
+int64_t metadata_version(const nlohmann::json& meta);
+
 // The user JSON alone, from the header (no tensor data is read).
 nlohmann::json read_checkpoint_user(const std::string& path);
 

@@ -72,7 +72,7 @@ struct Header {
   nlohmann::json metadata = nlohmann::json::object();
   uint64_t data_start = 0;  // file offset of the data section
   bool has_crc_data = false, has_crc_table = false, has_crc_meta = false;
-  uint32_t crc_data = 0, crc_table = 0, crc_meta = 0, crc_meta_actual = 0;
+  uint32_t crc_data = 0, crc_table = 0, crc_meta = 0;
   bool checksummed() const { return has_crc_data && has_crc_table && has_crc_meta; }
 };
 
@@ -81,14 +81,16 @@ uint32_t crc32_update(uint32_t crc, const void* data, size_t n) {
   return static_cast<uint32_t>(::crc32_z(crc, static_cast<const Bytef*>(data), n));
 }
 
+// File order: by offsets, ties (empty tensors at one offset) by name.
+bool in_file_order(const Entry& a, const Entry& b) {
+  return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+}
+
 // The CRC-32 of the tensor table (see the top of this file).
-uint32_t tensor_table_crc(std::vector<const Entry*> entries) {
-  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) {
-    return std::tie(a->begin, a->end, a->name) < std::tie(b->begin, b->end, b->name);
-  });
+uint32_t tensor_table_crc(std::vector<Entry> entries) {
+  std::sort(entries.begin(), entries.end(), in_file_order);
   nlohmann::json table = nlohmann::json::array();
-  for (const Entry* e : entries)
-    table.push_back({e->name, st_dtype(e->dtype), e->shape, e->begin, e->end});
+  for (const Entry& e : entries) table.push_back({e.name, st_dtype(e.dtype), e.shape, e.begin, e.end});
   const std::string text = table.dump();
   return crc32_update(0, text.data(), text.size());
 }
@@ -228,11 +230,10 @@ Header read_header(FILE* f, const std::string& path) {
         if (!m.value().is_string())
           MM_ST_FAIL(path, "\"__metadata__\" value '" << m.key() << "' is not a string");
       auto ours = meta.find("mmboost");
-      const std::string ours_text = ours != meta.end() ? ours->get<std::string>() : std::string();
+      if (ours != meta.end()) mmboost_text = ours->get<std::string>();
       auto crc_meta = meta.find(kCrcMeta);
       if (crc_meta != meta.end()) {
         h.crc_meta = parse_crc(path, kCrcMeta, crc_meta->get<std::string>());
-        h.crc_meta_actual = crc32_update(0, ours_text.data(), ours_text.size());
         h.has_crc_meta = true;
       }
       auto crc_data = meta.find(kCrcData);
@@ -245,30 +246,26 @@ Header read_header(FILE* f, const std::string& path) {
         h.crc_table = parse_crc(path, kCrcTable, crc_table->get<std::string>());
         h.has_crc_table = true;
       }
-      if (ours != meta.end()) mmboost_text = ours_text;
       continue;
     }
     h.entries.push_back(parse_entry(path, it.key(), it.value(), data_size));
   }
 
   // The tensors must tile [0, data_size): sorted by offsets, each begins where the last ended.
-  std::vector<const Entry*> sorted;
-  for (const auto& e : h.entries) sorted.push_back(&e);
-  std::sort(sorted.begin(), sorted.end(), [](const Entry* a, const Entry* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
+  // (h.entries stay in that order: the reader takes the data section front to back.)
+  std::sort(h.entries.begin(), h.entries.end(), in_file_order);
   uint64_t covered = 0;
   const Entry* prev = nullptr;
-  for (const Entry* e : sorted) {
-    if (e->begin < covered)
-      MM_ST_FAIL(path, "tensors '" << prev->name << "' and '" << e->name
+  for (const Entry& e : h.entries) {
+    if (e.begin < covered)
+      MM_ST_FAIL(path, "tensors '" << prev->name << "' and '" << e.name
                                    << "' overlap (data_offsets [" << prev->begin << ", "
-                                   << prev->end << ") and [" << e->begin << ", " << e->end << "))");
-    if (e->begin > covered)
-      MM_ST_FAIL(path, "bytes [" << covered << ", " << e->begin << ") of the data section, before "
-                                 << "tensor '" << e->name << "', belong to no tensor");
-    covered = e->end;
-    prev = e;
+                                   << prev->end << ") and [" << e.begin << ", " << e.end << "))");
+    if (e.begin > covered)
+      MM_ST_FAIL(path, "bytes [" << covered << ", " << e.begin << ") of the data section, before "
+                                 << "tensor '" << e.name << "', belong to no tensor");
+    covered = e.end;
+    prev = &e;
   }
   if (covered != data_size)
     MM_ST_FAIL(path, "the tensors cover " << covered << " bytes but the data section has "
@@ -277,16 +274,20 @@ Header read_header(FILE* f, const std::string& path) {
   // After the layout, whose errors say more (a truncated file) than a checksum's; before the
   // metadata is parsed, since a damaged byte there is better named as damage than as bad JSON.
   if (h.has_crc_table) {
-    const uint32_t actual = tensor_table_crc(sorted);
+    const uint32_t actual = tensor_table_crc(h.entries);
     if (actual != h.crc_table)
       MM_ST_FAIL(path, "its tensor table (names, dtypes, shapes, offsets) does not match the checksum "
                            << "written with it (CRC-32 " << crc_hex(actual) << ", stored " << crc_hex(h.crc_table)
                            << "): the file was changed or damaged after it was written");
   }
-  if (h.has_crc_meta && h.crc_meta != h.crc_meta_actual)
-    MM_ST_FAIL(path, "its metadata does not match the checksum written with it (CRC-32 "
-                         << crc_hex(h.crc_meta_actual) << ", stored " << crc_hex(h.crc_meta)
-                         << "): the file was changed or damaged after it was written");
+  if (h.has_crc_meta) {
+    const std::string text = mmboost_text.value_or(std::string());
+    const uint32_t actual = crc32_update(0, text.data(), text.size());
+    if (actual != h.crc_meta)
+      MM_ST_FAIL(path, "its metadata does not match the checksum written with it (CRC-32 "
+                           << crc_hex(actual) << ", stored " << crc_hex(h.crc_meta)
+                           << "): the file was changed or damaged after it was written");
+  }
   if (mmboost_text) {
     try {
       h.metadata = nlohmann::json::parse(*mmboost_text);
@@ -358,9 +359,7 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
   for (const Tensor& h : host)
     crc = crc32_update(crc, h.raw_data(), static_cast<size_t>(h.numel()) * dtype_size(h.dtype()));
   header["__metadata__"][kCrcData] = crc_hex(crc);
-  std::vector<const Entry*> table;
-  for (const Entry& e : entries) table.push_back(&e);
-  header["__metadata__"][kCrcTable] = crc_hex(tensor_table_crc(table));
+  header["__metadata__"][kCrcTable] = crc_hex(tensor_table_crc(entries));
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data section starts 8-byte aligned
   unsigned char len_bytes[8];
@@ -399,22 +398,19 @@ SafetensorsFile load_safetensors(const std::string& path) {
   SafetensorsFile out;
   out.path = path;
   out.metadata = std::move(h.metadata);
-  // In file order (the tensors tile the data section), so that the checksum runs over the
-  // section from its first byte to its last.
-  std::vector<const Entry*> order;
-  for (const auto& e : h.entries) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  // h.entries are in file order (the tensors tile the data section), so the checksum runs over
+  // the section from its first byte to its last.
   uint32_t crc = 0;
-  for (const Entry* e : order) {
-    Tensor t = Tensor::empty(e->shape, e->dtype);
-    const uint64_t nbytes = e->end - e->begin;
+  for (const Entry& e : h.entries) {
+    Tensor t = Tensor::empty(e.shape, e.dtype);
+    const uint64_t nbytes = e.end - e.begin;
     if (nbytes) {
-      if (fseeko(f.get(), static_cast<off_t>(h.data_start + e->begin), SEEK_SET) != 0 ||
+      if (fseeko(f.get(), static_cast<off_t>(h.data_start + e.begin), SEEK_SET) != 0 ||
           std::fread(t.raw_data(), 1, nbytes, f.get()) != nbytes)
-        MM_ST_FAIL(path, "cannot read the data of tensor '" << e->name << "'");
+        MM_ST_FAIL(path, "cannot read the data of tensor '" << e.name << "'");
       if (h.has_crc_data) crc = crc32_update(crc, t.raw_data(), nbytes);
     }
-    out.tensors.emplace(e->name, std::move(t));
+    out.tensors.emplace(e.name, std::move(t));
   }
   if (h.has_crc_data && crc != h.crc_data)
     MM_ST_FAIL(path, "its tensor data do not match the checksum written with them (CRC-32 "
